@@ -1,0 +1,21 @@
+/*
+ * Symbols that libslurm exports (nm -D libslurm.so) on every release we
+ * support, 22.05 .. 26.05, but that no installed public header declares.
+ * These prototypes are ours, written from the exported symbol and the types
+ * the public headers already define; nothing here is copied from Slurm.
+ */
+#ifndef HA_EXPORTER_UNPROTOTYPED_H
+#define HA_EXPORTER_UNPROTOTYPED_H
+
+/* Frees what slurm_get_statistics() returned. */
+extern void slurm_free_stats_response_msg(stats_info_response_msg_t *msg);
+
+/* Static strings; the caller must not free them. */
+extern const char *slurm_job_reason_string(int reason);
+extern const char *slurm_job_state_string(uint32_t state);
+
+/* Number of set bits: the pending tasks of an array meta-record
+ * (array_bitmap), exact where array_task_str is cut to 64 bytes. */
+extern int64_t slurm_bit_set_count(bitstr_t *b);
+
+#endif

@@ -1,0 +1,154 @@
+use super::error::SlurmError;
+use super::ffi;
+use super::jobs::JobState;
+use super::strings::owned;
+use std::ffi::{c_void, CString};
+
+/// A connection to slurmdbd (through libslurm's accounting_storage plugin).
+pub struct DbConnection {
+    conn: *mut c_void,
+}
+
+// SAFETY: the handle is only used from the thread that owns this value.
+unsafe impl Send for DbConnection {}
+
+impl Drop for DbConnection {
+    fn drop(&mut self) {
+        // SAFETY: closes and NULLs the handle from slurmdb_connection_get.
+        unsafe { ffi::slurmdb_connection_close(&mut self.conn) };
+    }
+}
+
+/// A job that reached a terminal state, as slurmdbd recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedJob {
+    /// Unique per cluster: the key that keeps a job from being counted twice.
+    pub db_index: u64,
+    pub job_id: u32,
+    pub cluster: String,
+    pub partition: String,
+    pub state: JobState,
+    /// "exit:signal", the way sacct prints ExitCode.
+    pub exit_code: String,
+    pub end_time: i64,
+}
+
+/// Formats a wait(2) status the way sacct's ExitCode column does.
+pub fn format_exit_code(status: u32) -> String {
+    if status == ffi::NO_VAL {
+        return "0:0".into();
+    }
+    let status = status as i32;
+    // Same decoding as WIFSIGNALED/WTERMSIG/WEXITSTATUS.
+    let sig = status & 0x7f;
+    if sig != 0 && sig != 0x7f {
+        format!("0:{sig}")
+    } else {
+        format!("{}:0", (status >> 8) & 0xff)
+    }
+}
+
+/// A slurm List of borrowed C strings; the strings stay owned by Rust and
+/// outlive the list, which is created without a destructor for its items.
+struct StrList {
+    list: ffi::List,
+    _items: Vec<CString>,
+}
+
+impl StrList {
+    fn new(items: Vec<CString>) -> StrList {
+        // SAFETY: a list with no item destructor; items appended as borrowed pointers.
+        let list = unsafe { ffi::slurm_list_create(None) };
+        for s in &items {
+            // SAFETY: s outlives the list (both dropped together, list first).
+            unsafe { ffi::slurm_list_append(list, s.as_ptr() as *mut c_void) };
+        }
+        StrList { list, _items: items }
+    }
+}
+
+impl Drop for StrList {
+    fn drop(&mut self) {
+        // SAFETY: destroys the list only; items have no destructor.
+        unsafe { ffi::slurm_list_destroy(self.list) };
+    }
+}
+
+impl DbConnection {
+    pub fn open() -> Result<DbConnection, SlurmError> {
+        // SAFETY: NULL flags: a plain client connection.
+        let conn = unsafe { ffi::slurmdb_connection_get(std::ptr::null_mut()) };
+        if conn.is_null() {
+            return Err(SlurmError::last("slurmdb_connection_get"));
+        }
+        Ok(DbConnection { conn })
+    }
+
+    /// Jobs of `cluster` whose end time lies in [start, end] (slurmdbd
+    /// includes both ends), in any terminal state, allocations only.
+    pub fn finished_jobs(&mut self, cluster: &str, start: i64, end: i64) -> Result<Vec<FinishedJob>, SlurmError> {
+        let cluster_c = CString::new(cluster).unwrap_or_default();
+        let clusters = StrList::new(vec![cluster_c]);
+        let states = StrList::new(
+            JobState::TERMINAL
+                .iter()
+                .filter_map(|s| s.base_number())
+                .map(|n| CString::new(n.to_string()).unwrap_or_default())
+                .collect(),
+        );
+        let mut cond = ffi::slurmdb_job_cond_t {
+            cluster_list: clusters.list,
+            state_list: states.list,
+            usage_start: start,
+            usage_end: end,
+            // Left at 0 the server filters on "no flags set" and returns
+            // nothing; NOTSET is what sacct sends.
+            db_flags: ffi::SLURMDB_JOB_FLAG_NOTSET,
+            flags: ffi::JOBCOND_FLAG_NO_STEP | ffi::JOBCOND_FLAG_NO_TRUNC,
+            ..Default::default()
+        };
+        // SAFETY: cond and its lists live across the call; the result list
+        // owns its records and is destroyed below.
+        let list = unsafe { ffi::slurmdb_jobs_get(self.conn, &mut cond) };
+        if list.is_null() {
+            return Err(SlurmError::last("slurmdb_jobs_get"));
+        }
+        let mut out = Vec::new();
+        // SAFETY: iterates records owned by `list`, copying what we keep.
+        unsafe {
+            let it = ffi::slurm_list_iterator_create(list);
+            loop {
+                let rec = ffi::slurm_list_next(it) as *const ffi::slurmdb_job_rec_t;
+                if rec.is_null() {
+                    break;
+                }
+                let r = &*rec;
+                out.push(FinishedJob {
+                    db_index: r.db_index,
+                    job_id: r.jobid,
+                    cluster: owned(r.cluster),
+                    partition: owned(r.partition),
+                    state: JobState::from_base(r.state),
+                    exit_code: format_exit_code(r.exitcode),
+                    end_time: r.end,
+                });
+            }
+            ffi::slurm_list_iterator_destroy(it);
+            ffi::slurm_list_destroy(list);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_exit_code;
+
+    #[test]
+    fn exit_codes_read_like_sacct() {
+        assert_eq!(format_exit_code(0), "0:0");
+        assert_eq!(format_exit_code(1 << 8), "1:0");
+        assert_eq!(format_exit_code(9), "0:9");
+        assert_eq!(format_exit_code(137 << 8), "137:0");
+    }
+}

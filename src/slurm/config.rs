@@ -1,0 +1,57 @@
+use super::error::SlurmError;
+use super::ffi;
+use super::strings::owned;
+
+/// The few slurmctld settings the exporter needs, copied out of
+/// `slurm_load_ctl_conf` (which costs one RPC, so it is loaded rarely).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub cluster_name: String,
+    /// SlurmctldHost entries in order: index 0 is the primary.
+    pub control_machines: Vec<String>,
+    pub state_save_location: String,
+    pub slurmctld_timeout_secs: u32,
+    pub slurmctld_port: u32,
+    pub accounting_storage_type: String,
+    /// Last change of slurmctld's configuration.
+    pub last_update: i64,
+}
+
+impl Config {
+    pub fn load() -> Result<Config, SlurmError> {
+        let mut conf: *mut ffi::slurm_conf_t = std::ptr::null_mut();
+        // SAFETY: out-pointer, freed below with slurm_free_ctl_conf.
+        let rc = unsafe { ffi::slurm_load_ctl_conf(0, &mut conf) };
+        if rc != 0 || conf.is_null() {
+            return Err(SlurmError::last("slurm_load_ctl_conf"));
+        }
+        // SAFETY: conf is valid until freed; strings are copied before that.
+        let out = unsafe {
+            let c = &*conf;
+            let mut machines = Vec::new();
+            if !c.control_machine.is_null() {
+                for i in 0..c.control_cnt as usize {
+                    let p = *c.control_machine.add(i);
+                    machines.push(owned(p));
+                }
+            }
+            Config {
+                cluster_name: owned(c.cluster_name),
+                control_machines: machines,
+                state_save_location: owned(c.state_save_location),
+                slurmctld_timeout_secs: c.slurmctld_timeout as u32,
+                slurmctld_port: c.slurmctld_port,
+                accounting_storage_type: owned(c.accounting_storage_type),
+                last_update: c.last_update,
+            }
+        };
+        // SAFETY: freed once.
+        unsafe { ffi::slurm_free_ctl_conf(conf) };
+        Ok(out)
+    }
+
+    /// Whether finished jobs can be read from slurmdbd.
+    pub fn has_slurmdbd(&self) -> bool {
+        self.accounting_storage_type.ends_with("slurmdbd")
+    }
+}

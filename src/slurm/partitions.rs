@@ -1,0 +1,102 @@
+use super::error::SlurmError;
+use super::ffi;
+use super::strings::borrow;
+use std::ptr::NonNull;
+
+/// Partitions from `slurm_load_partitions`, freed on drop.
+pub struct Partitions {
+    msg: NonNull<ffi::partition_info_msg_t>,
+}
+
+// SAFETY: plain heap memory owned by this value (see Jobs).
+unsafe impl Send for Partitions {}
+unsafe impl Sync for Partitions {}
+
+impl Drop for Partitions {
+    fn drop(&mut self) {
+        // SAFETY: msg came from slurm_load_partitions and is freed exactly once.
+        unsafe { ffi::slurm_free_partition_info_msg(self.msg.as_ptr()) }
+    }
+}
+
+impl Partitions {
+    /// Loads every partition, hidden ones too; `Ok(None)` when unchanged.
+    pub fn load(since: Option<i64>) -> Result<Option<Partitions>, SlurmError> {
+        let mut msg: *mut ffi::partition_info_msg_t = std::ptr::null_mut();
+        // SAFETY: msg is an out-pointer; on success libslurm allocates it.
+        let rc = unsafe { ffi::slurm_load_partitions(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
+        if rc != 0 {
+            let err = SlurmError::last("slurm_load_partitions");
+            return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
+                Ok(None)
+            } else {
+                Err(err)
+            };
+        }
+        NonNull::new(msg)
+            .map(|msg| Some(Partitions { msg }))
+            .ok_or_else(|| SlurmError::from_code("slurm_load_partitions", -1))
+    }
+
+    pub fn last_update(&self) -> i64 {
+        // SAFETY: msg is valid while self lives.
+        unsafe { self.msg.as_ref().last_update }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Partition<'_>> {
+        // SAFETY: partition_array holds record_count records owned by msg.
+        let slice: &[ffi::partition_info_t] = unsafe {
+            let m = self.msg.as_ref();
+            if m.partition_array.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(m.partition_array, m.record_count as usize)
+            }
+        };
+        slice.iter().filter(|p| !p.name.is_null()).map(|raw| Partition { raw })
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Partition<'a> {
+    raw: &'a ffi::partition_info_t,
+}
+
+impl<'a> Partition<'a> {
+    pub fn name(&self) -> &'a str {
+        // SAFETY: owned by the message.
+        unsafe { borrow(self.raw.name) }
+    }
+    /// Host-list expression of the partition's nodes.
+    pub fn nodes(&self) -> &'a str {
+        // SAFETY: owned by the message.
+        unsafe { borrow(self.raw.nodes) }
+    }
+    pub fn total_cpus(&self) -> u32 {
+        self.raw.total_cpus
+    }
+    pub fn total_nodes(&self) -> u32 {
+        self.raw.total_nodes
+    }
+    /// "up", "down", "drain" or "inactive".
+    pub fn state(&self) -> &'static str {
+        match self.raw.state_up as u32 {
+            ffi::PARTITION_UP => "up",
+            ffi::PARTITION_DOWN => "down",
+            ffi::PARTITION_DRAIN => "drain",
+            ffi::PARTITION_INACTIVE => "inactive",
+            _ => "unknown",
+        }
+    }
+    /// MaxTime in minutes; `None` for UNLIMITED.
+    pub fn max_time_minutes(&self) -> Option<u32> {
+        match self.raw.max_time {
+            ffi::INFINITE | ffi::NO_VAL => None,
+            v => Some(v),
+        }
+    }
+    pub fn is_default(&self) -> bool {
+        // `flags` widened from u16 to u32 in 24.05; the cast covers both.
+        (self.raw.flags as u32) & ffi::PART_FLAG_DEFAULT != 0
+    }
+}
