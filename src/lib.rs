@@ -1,5 +1,15 @@
 //! slurm-ha-exporter: a Prometheus exporter for Slurm that reads slurmctld
 //! through libslurm and stays correct across controller fail-over.
+//!
+//! Path of a metric from C to text: `slurm/` (raw structs -> typed views),
+//! `collect/` (views -> `metrics::Family`), `expose/` (families -> bytes).
 
+pub mod cli;
+pub mod collect;
+pub mod engine;
+pub mod expose;
+pub mod http;
+pub mod log;
+pub mod metrics;
 pub mod parse;
 pub mod slurm;

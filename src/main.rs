@@ -1,1 +1,104 @@
-fn main() {}
+use slurm_ha_exporter::cli::{self, Command, Settings};
+use slurm_ha_exporter::collect;
+use slurm_ha_exporter::engine::{Engine, Published};
+use slurm_ha_exporter::http::Server;
+use slurm_ha_exporter::{error, info, log, slurm};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn build_engine(s: &Settings) -> Engine {
+    let collectors = s
+        .collectors
+        .iter()
+        .filter_map(|(name, interval)| collect::build(name, &s.options.0).map(|c| (c, *interval)))
+        .collect();
+    Engine::new(collectors)
+}
+
+fn main() -> ExitCode {
+    let cmd = match cli::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match cmd {
+        Command::Help => {
+            print!("{}", cli::usage());
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("slurm-ha-exporter {} (built against Slurm {})", env!("CARGO_PKG_VERSION"), slurm::BUILD_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Command::Run(ref s) | Command::CollectOnce(ref s) => s.clone(),
+    };
+    log::configure(settings.log_level, settings.log_json);
+    if let Err(e) = slurm::init() {
+        eprintln!("slurm-ha-exporter: {e}");
+        return ExitCode::from(1);
+    }
+
+    if let Command::CollectOnce(_) = cmd {
+        let mut engine = build_engine(&settings);
+        engine.run_all_once();
+        let snap = engine.snapshot();
+        let _ = std::io::stdout().write_all(&snap.text);
+        let errors = engine.errors();
+        for (name, e) in &errors {
+            eprintln!("slurm-ha-exporter: collector {name} failed: {e}");
+        }
+        return if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    }
+
+    let listener = match std::net::TcpListener::bind(&settings.listen_address) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: cannot listen on {}: {e}", settings.listen_address);
+            return ExitCode::from(1);
+        }
+    };
+    let published = Arc::new(Published::default());
+    let server = Server {
+        listener,
+        telemetry_path: settings.telemetry_path.clone(),
+        published: published.clone(),
+    };
+    info!(
+        "listening on {} ({}), collectors: {}",
+        settings.listen_address,
+        settings.telemetry_path,
+        settings.collectors.iter().map(|(n, d)| format!("{n}/{}s", d.as_secs())).collect::<Vec<_>>().join(",")
+    );
+    let http = std::thread::Builder::new().name("http".into()).spawn(move || server.serve());
+    if let Err(e) = http {
+        error!("cannot start the HTTP thread: {e}");
+        return ExitCode::from(1);
+    }
+    install_stop_signals(published.clone());
+    build_engine(&settings).run(published);
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM/SIGINT end the daemon cleanly (the daemon only: plugin mode
+/// installs no signal handlers).
+fn install_stop_signals(published: Arc<Published>) {
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Arc<Published>> = OnceLock::new();
+    let _ = TARGET.set(published);
+    extern "C" fn on_signal(_: libc::c_int) {
+        // Only async-signal-safe work: an atomic store and a condvar notify
+        // would not be safe, so the engine also polls `stopping()`.
+        if let Some(p) = TARGET.get() {
+            p.request_stop_from_signal();
+        }
+    }
+    // SAFETY: installs a handler that only stores an atomic flag.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+}

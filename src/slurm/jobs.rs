@@ -97,6 +97,16 @@ impl<'a> Job<'a> {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.array_task_str) }
     }
+    /// Pending tasks of an array meta-record, counted from its bitmap; the
+    /// string form is cut to 64 bytes by default, the bitmap never is.
+    pub fn pending_array_tasks(&self) -> Option<u64> {
+        if self.raw.array_bitmap.is_null() {
+            return None;
+        }
+        // SAFETY: array_bitmap is a bitstr_t owned by the message.
+        let n = unsafe { ffi::slurm_bit_set_count(self.raw.array_bitmap) };
+        u64::try_from(n).ok()
+    }
     pub fn state(&self) -> JobState {
         JobState::from_raw(self.raw.job_state)
     }

@@ -46,6 +46,19 @@ impl Nodes {
         unsafe { self.msg.as_ref().last_update }
     }
 
+    /// The node at `index` of the node table (see Partition::node_indices).
+    pub fn at(&self, index: usize) -> Option<Node<'_>> {
+        // SAFETY: bounds-checked against record_count; records owned by msg.
+        unsafe {
+            let m = self.msg.as_ref();
+            if m.node_array.is_null() || index >= m.record_count as usize {
+                return None;
+            }
+            let raw = &*m.node_array.add(index);
+            (!raw.name.is_null()).then_some(Node { raw })
+        }
+    }
+
     /// Every configured node. Records with no name (free slots of the node
     /// table, e.g. for dynamic nodes) are skipped.
     pub fn iter(&self) -> impl Iterator<Item = Node<'_>> {
@@ -73,8 +86,19 @@ impl<'a> Node<'a> {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.name) }
     }
+    /// The state word, with MIXED derived the way sinfo derives it: the
+    /// controller reports ALLOCATED (or IDLE) and only the allocated-CPU
+    /// count tells a partly used node apart.
     pub fn state(&self) -> NodeState {
-        NodeState(self.raw.node_state)
+        let raw = self.raw.node_state;
+        let base = raw & ffi::NODE_STATE_BASE;
+        if matches!(base, ffi::NODE_STATE_ALLOCATED | ffi::NODE_STATE_IDLE) {
+            let alloc = self.alloc_cpus();
+            if alloc > 0 && alloc < self.cpus() {
+                return NodeState((raw & !ffi::NODE_STATE_BASE) | ffi::NODE_STATE_MIXED);
+            }
+        }
+        NodeState(raw)
     }
     pub fn cpus(&self) -> u32 {
         self.raw.cpus as u32
@@ -159,11 +183,6 @@ impl<'a> Node<'a> {
     pub fn reason(&self) -> &'a str {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.reason) }
-    }
-    /// Comma list of the partitions this node belongs to.
-    pub fn partitions(&self) -> &'a str {
-        // SAFETY: owned by the message.
-        unsafe { borrow(self.raw.partitions) }
     }
 }
 

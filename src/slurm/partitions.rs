@@ -72,6 +72,33 @@ impl<'a> Partition<'a> {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.nodes) }
     }
+    /// Indices of the partition's nodes in the node table (the record order
+    /// of `Nodes`, valid for a node table loaded in the same cycle).
+    /// `node_inx` holds start,end pairs closed by -1.
+    pub fn node_indices(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let p = self.raw.node_inx;
+        if p.is_null() {
+            return out;
+        }
+        let mut i = 0;
+        // SAFETY: node_inx is a -1 terminated array of pairs owned by the message.
+        unsafe {
+            loop {
+                let start = *p.add(i);
+                if start < 0 {
+                    break;
+                }
+                let end = *p.add(i + 1);
+                if end < start {
+                    break;
+                }
+                out.extend(start as usize..=end as usize);
+                i += 2;
+            }
+        }
+        out
+    }
     pub fn total_cpus(&self) -> u32 {
         self.raw.total_cpus
     }

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A real single-host Slurm for tests, benchmarks and first runs:
+# munge, MariaDB, slurmdbd, slurmctld and three slurmd (node1..node3, one
+# process each via `slurmd -N`), all on loopback, all state under one
+# directory. Nothing under /etc/slurm is touched: use SLURM_CONF=<dir>/slurm.conf.
+#
+#   scripts/embedded-slurm.sh start   # idempotent; waits until the cluster is ready
+#   scripts/embedded-slurm.sh stop
+#   scripts/embedded-slurm.sh reset   # stop and delete all state (fresh cluster next start)
+#   scripts/embedded-slurm.sh env     # prints `export SLURM_CONF=...`
+#   scripts/embedded-slurm.sh stop-ctld|start-ctld|stop-dbd|start-dbd   (fault injection)
+#
+# Environment: EMBED_DIR (default <repo>/.embedded), EMBED_CLOUD_NODES (extra
+# powered-down CLOUD nodes, for benchmarks; default 0).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${EMBED_DIR:-$here/.embedded}
+CLOUD=${EMBED_CLOUD_NODES:-0}
+CLUSTER=embedded
+HOST=$(hostname -s)
+export SLURM_CONF=$DIR/slurm.conf
+DB_PASS=embedded-slurmdb
+
+log() { echo "embedded-slurm: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Polls "$@" until it succeeds or DEADLINE seconds pass.
+wait_for() {
+  local what=$1 deadline=$2; shift 2
+  local end=$((SECONDS + deadline))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || { log "timed out after ${deadline}s waiting for $what"; return 1; }
+    sleep 0.3
+  done
+}
+
+write_config() {
+  mkdir -p "$DIR"/{state,log,run,spool,mysql-run}
+  cat >"$DIR/slurm.conf" <<CONF
+ClusterName=$CLUSTER
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool/%n
+SlurmctldPidFile=$DIR/run/slurmctld.pid
+SlurmdPidFile=$DIR/run/slurmd-%n.pid
+SlurmctldLogFile=$DIR/log/slurmctld.log
+SlurmdLogFile=$DIR/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+SwitchType=switch/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=100
+SlurmdParameters=config_overrides
+ReturnToService=2
+SlurmctldTimeout=10
+SlurmdTimeout=30
+MinJobAge=2
+KillWait=2
+InactiveLimit=0
+GresTypes=gpu
+Licenses=fluent:10,matlab:2
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+JobCompType=jobcomp/none
+SuspendProgram=/bin/true
+ResumeProgram=/bin/true
+SuspendTime=-1
+NodeName=node1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 CPUs=4 RealMemory=4000 State=UNKNOWN
+NodeName=node2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 CPUs=4 RealMemory=4000 State=UNKNOWN
+NodeName=node3 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17003 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
+NodeName=ghost1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17009 CPUs=2 RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=node[1-3],ghost1 Default=YES MaxTime=INFINITE State=UP
+PartitionName=batch Nodes=node[1-2] MaxTime=60 State=UP
+CONF
+  if [ "$CLOUD" -gt 0 ]; then
+    cat >>"$DIR/slurm.conf" <<CONF
+NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
+PartitionName=cloud Nodes=cloud[1-$CLOUD] MaxTime=INFINITE State=UP
+CONF
+  fi
+  cat >"$DIR/gres.conf" <<CONF
+AutoDetect=off
+NodeName=node3 Name=gpu File=/dev/null,/dev/zero
+CONF
+  cat >"$DIR/slurmdbd.conf" <<CONF
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=root
+PidFile=$DIR/run/slurmdbd.pid
+LogFile=$DIR/log/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3306
+StorageUser=slurm
+StoragePass=$DB_PASS
+StorageLoc=slurm_embedded
+CONF
+  chmod 600 "$DIR/slurmdbd.conf"
+}
+
+start_munge() {
+  if pgrep -x munged >/dev/null; then return; fi
+  [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; }
+  chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
+  mkdir -p /run/munge /var/log/munge /var/lib/munge
+  chown munge:munge /run/munge /var/log/munge /var/lib/munge
+  runuser -u munge -- /usr/sbin/munged
+  wait_for munged 20 bash -c 'munge -n | unmunge'
+}
+
+start_mariadb() {
+  if ! mysqladmin ping >/dev/null 2>&1; then
+    mkdir -p /run/mysqld; chown mysql:mysql /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
+    (setsid mysqld_safe --bind-address=127.0.0.1 >"$DIR/log/mysqld_safe.log" 2>&1 &)
+    wait_for mariadb 60 mysqladmin ping
+  fi
+  mysql -uroot <<SQL
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+GRANT ALL ON slurm_embedded.* TO 'slurm'@'localhost';
+GRANT ALL ON slurm_embedded.* TO 'slurm'@'127.0.0.1';
+SQL
+}
+
+start_dbd() {
+  alive slurmdbd && sacctmgr -n show cluster >/dev/null 2>&1 && return
+  # slurmdbd has no -f: it reads slurmdbd.conf next to $SLURM_CONF.
+  slurmdbd
+  wait_for slurmdbd 60 sacctmgr -n show cluster
+  sacctmgr -n show cluster format=cluster | grep -qw "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >/dev/null
+}
+
+start_ctld() {
+  alive slurmctld && scontrol ping 2>/dev/null | grep -q UP && return
+  slurmctld -f "$DIR/slurm.conf"
+  wait_for slurmctld 60 bash -c 'scontrol ping | grep -q "is UP"'
+}
+
+start_slurmds() {
+  for n in node1 node2 node3; do
+    alive "slurmd-$n" || slurmd -N "$n" -f "$DIR/slurm.conf"
+  done
+}
+
+cluster_ready() {
+  # Ready: every node with a slurmd registered and idle (or busy), sacctmgr answers.
+  local states
+  states=$(sinfo -h -N -n node1,node2,node3 -o '%N %T' | sort -u)
+  [ "$(echo "$states" | grep -cE ' (idle|mixed|allocated)$')" -ge 3 ] || return 1
+  sacctmgr -n show cluster format=cluster | grep -qw "$CLUSTER"
+}
+
+# Daemons are found by their pid files, so another Slurm on the host is never touched.
+pid_of() { local f=$DIR/run/$1.pid; [ -s "$f" ] && cat "$f"; }
+alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
+
+stop_daemon() {
+  local name=$1 p
+  p=$(pid_of "$name") || return 0
+  kill "$p" 2>/dev/null || return 0
+  wait_for "$name to exit" 30 bash -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null || true
+}
+
+stop_all() {
+  for d in slurmd-node1 slurmd-node2 slurmd-node3 slurmctld slurmdbd; do stop_daemon "$d"; done
+}
+
+case "${1:-start}" in
+  start)
+    command -v slurmctld >/dev/null || die "slurmctld is not installed (run scripts/install-deps.sh)"
+    write_config
+    start_munge
+    start_mariadb
+    # slurmdbd finds slurmdbd.conf next to slurm.conf.
+    start_dbd
+    start_ctld
+    start_slurmds
+    wait_for "nodes to register" 90 cluster_ready || { tail -n 30 "$DIR"/log/*.log >&2; exit 1; }
+    log "ready: export SLURM_CONF=$SLURM_CONF"
+    ;;
+  stop) stop_all ;;
+  reset) stop_all; rm -rf "$DIR" ;;
+  env) echo "export SLURM_CONF=$SLURM_CONF" ;;
+  stop-ctld) stop_daemon slurmctld ;;
+  start-ctld) start_ctld ;;
+  stop-dbd) stop_daemon slurmdbd ;;
+  start-dbd) start_dbd ;;
+  *) die "usage: $0 start|stop|reset|env|stop-ctld|start-ctld|stop-dbd|start-dbd" ;;
+esac

@@ -1,0 +1,244 @@
+//! Command line, in the Prometheus exporters' flag style:
+//! `--web.listen-address=:9101`, `--collector.<name>`, `--no-collector.<name>`,
+//! `--collector.<name>.interval=15s`, `--log.level=info`.
+
+use crate::collect::{self, Options, KNOWN};
+use crate::log::Level;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(Settings),
+    CollectOnce(Settings),
+    Version,
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub listen_address: String,
+    pub telemetry_path: String,
+    /// Enabled collectors with their intervals, in KNOWN order.
+    pub collectors: Vec<(&'static str, Duration)>,
+    pub log_level: Level,
+    pub log_json: bool,
+    pub options: OptionsEq,
+}
+
+/// collect::Options, comparable for tests.
+#[derive(Debug, Clone, Default)]
+pub struct OptionsEq(pub Options);
+impl PartialEq for OptionsEq {
+    fn eq(&self, o: &Self) -> bool {
+        format!("{:?}", self.0) == format!("{:?}", o.0)
+    }
+}
+
+pub const USAGE: &str = "\
+usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
+       slurm-ha-exporter collect --once [flags]   print one exposition and exit
+       slurm-ha-exporter version
+
+flags:
+  --web.listen-address=ADDR        where to listen (default :9101)
+  --web.telemetry-path=PATH        metrics path (default /metrics)
+  --collector.NAME / --no-collector.NAME      enable / disable a collector
+  --collector.NAME.interval=DUR    how often it runs (e.g. 15s, 2m)
+  --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
+  --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
+  --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
+  --log.level=debug|info|warn|error    (default info)
+  --log.format=logfmt|json             (default logfmt)
+
+Slurm's configuration is found like every Slurm client finds it: SLURM_CONF,
+else /etc/slurm/slurm.conf.
+
+collectors (default on unless marked):";
+
+pub fn usage() -> String {
+    let mut s = USAGE.to_string();
+    for k in KNOWN {
+        s.push_str(&format!(
+            "\n  {:<13} every {:>4}s  {}{}",
+            k.name,
+            k.default_interval.as_secs(),
+            k.help,
+            if k.enabled_by_default { "" } else { " (off by default)" }
+        ));
+    }
+    s.push('\n');
+    s
+}
+
+/// "15s", "2m", "1h", "500ms", or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("bad duration {s:?} (use e.g. 500ms, 15s, 2m, 1h)");
+    let (num, mult_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (s, 1000)
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    Ok(Duration::from_millis(n.checked_mul(mult_ms).ok_or_else(bad)?))
+}
+
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+    let mut args: Vec<String> = args.into_iter().collect();
+    let sub = match args.first().map(String::as_str) {
+        Some("run") => {
+            args.remove(0);
+            "run"
+        }
+        Some("collect") => {
+            args.remove(0);
+            "collect"
+        }
+        Some("version") | Some("--version") => return Ok(Command::Version),
+        Some("help") | Some("--help") | Some("-h") => return Ok(Command::Help),
+        Some(a) if !a.starts_with("--") => return Err(format!("unknown command {a:?}; see --help")),
+        _ => "run",
+    };
+
+    let mut enabled: Vec<bool> = KNOWN.iter().map(|k| k.enabled_by_default).collect();
+    let mut intervals: Vec<Duration> = KNOWN.iter().map(|k| k.default_interval).collect();
+    let mut listen = ":9101".to_string();
+    let mut path = "/metrics".to_string();
+    let mut level = Level::Info;
+    let mut json = false;
+    let mut once = false;
+    let mut opts = collect::Options::default();
+
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].clone();
+        i += 1;
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        // Flags that take a value accept "--flag=v" and "--flag v".
+        let mut value = |name: &str| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            if i < args.len() && !args[i].starts_with("--") {
+                i += 1;
+                return Ok(args[i - 1].clone());
+            }
+            Err(format!("flag {name} needs a value"))
+        };
+        match flag.as_str() {
+            "--once" if sub == "collect" => once = true,
+            "--web.listen-address" => listen = value(&flag)?,
+            "--web.telemetry-path" => {
+                path = value(&flag)?;
+                if !path.starts_with('/') {
+                    return Err(format!("--web.telemetry-path must start with '/': {path:?}"));
+                }
+            }
+            "--log.level" => {
+                let v = value(&flag)?;
+                level = Level::parse(&v).ok_or_else(|| format!("bad --log.level {v:?} (debug, info, warn, error)"))?;
+            }
+            "--log.format" => match value(&flag)?.as_str() {
+                "logfmt" => json = false,
+                "json" => json = true,
+                v => return Err(format!("bad --log.format {v:?} (logfmt, json)")),
+            },
+            "--collector.scheduler.rpc-users" => opts.scheduler_rpc_users = true,
+            "--collector.accounting.lookback" => opts.accounting_lookback = parse_duration(&value(&flag)?)?,
+            "--collector.cyclecloud.azslurm-path" => opts.azslurm_path = Some(value(&flag)?),
+            "--collector.cyclecloud.jetpack-path" => opts.jetpack_path = Some(value(&flag)?),
+            f => {
+                if let Some(name) = f.strip_prefix("--no-collector.") {
+                    enabled[index_of(name)?] = false;
+                } else if let Some(rest) = f.strip_prefix("--collector.") {
+                    if let Some(name) = rest.strip_suffix(".interval") {
+                        let d = parse_duration(&value(&flag)?)?;
+                        if d < Duration::from_secs(1) {
+                            return Err(format!("{flag}: interval must be at least 1s"));
+                        }
+                        intervals[index_of(name)?] = d;
+                    } else {
+                        enabled[index_of(rest)?] = true;
+                    }
+                } else {
+                    return Err(format!("unknown flag {arg:?}; see --help"));
+                }
+            }
+        }
+    }
+    if sub == "collect" && !once {
+        return Err("collect needs --once".into());
+    }
+    let collectors = KNOWN
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| enabled[*i])
+        .map(|(i, k)| (k.name, intervals[i]))
+        .collect();
+    let settings = Settings {
+        listen_address: normalize_listen(&listen)?,
+        telemetry_path: path,
+        collectors,
+        log_level: level,
+        log_json: json,
+        options: OptionsEq(opts),
+    };
+    Ok(if sub == "collect" { Command::CollectOnce(settings) } else { Command::Run(settings) })
+}
+
+fn index_of(name: &str) -> Result<usize, String> {
+    KNOWN.iter().position(|k| k.name == name).ok_or_else(|| {
+        let names: Vec<_> = KNOWN.iter().map(|k| k.name).collect();
+        format!("unknown collector {name:?} (known: {})", names.join(", "))
+    })
+}
+
+/// ":9101" listens on every IPv4 address.
+fn normalize_listen(s: &str) -> Result<String, String> {
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    let port_ok = full.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if port_ok {
+        Ok(full)
+    } else {
+        Err(format!("bad --web.listen-address {s:?} (use HOST:PORT or :PORT)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let Command::Run(s) = p(&[]).unwrap() else { panic!() };
+        assert_eq!(s.listen_address, "0.0.0.0:9101");
+        assert_eq!(s.collectors.len(), KNOWN.len());
+        let Command::Run(s) = p(&["--no-collector.licenses", "--collector.jobs.interval=30s", "--web.listen-address", "127.0.0.1:9999"]).unwrap() else { panic!() };
+        assert!(!s.collectors.iter().any(|(n, _)| *n == "licenses"));
+        assert_eq!(s.collectors[0], ("jobs", Duration::from_secs(30)));
+        assert_eq!(s.listen_address, "127.0.0.1:9999");
+        assert!(matches!(p(&["collect", "--once"]).unwrap(), Command::CollectOnce(_)));
+    }
+
+    #[test]
+    fn bad_flags_are_clear_errors() {
+        assert!(p(&["--nope"]).unwrap_err().contains("unknown flag"));
+        assert!(p(&["--collector.bogus"]).unwrap_err().contains("unknown collector"));
+        assert!(p(&["--collector.jobs.interval=fast"]).unwrap_err().contains("bad duration"));
+        assert!(p(&["--web.listen-address=nowhere"]).unwrap_err().contains("listen-address"));
+        assert!(p(&["collect"]).unwrap_err().contains("--once"));
+        assert!(p(&["--log.level"]).unwrap_err().contains("needs a value"));
+    }
+}

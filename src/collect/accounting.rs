@@ -1,0 +1,129 @@
+//! Finished jobs from slurmdbd, counted into sacct_terminal_jobs_total.
+//!
+//! Each query asks for jobs that ended in [watermark - overlap, now] and
+//! counts a job only if its db_index (unique per cluster) was not seen, so
+//! the overlap catches records that reach slurmdbd late without counting
+//! anything twice. This version keeps its state in memory; the durable
+//! version (state in StateSaveLocation) builds on it.
+
+use super::{bump, Collector, Source, Sources};
+use crate::metrics::Family;
+use crate::slurm::DbConnection;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How far back each query reaches before the previous one's end.
+pub const OVERLAP_SECS: i64 = 300;
+
+type Key = (String, String, String, String); // partition, exit_code, reason, state
+
+pub struct AccountingCollector {
+    lookback: Duration,
+    conn: Option<DbConnection>,
+    /// Jobs that ended before this are history: never counted.
+    counting_since: Option<i64>,
+    watermark: Option<i64>,
+    seen: HashMap<u64, i64>,
+    counts: BTreeMap<Key, f64>,
+}
+
+/// The CycleCloud exporter's `reason` label: what an exit code usually means.
+pub fn exit_reason(exit_code: &str) -> &'static str {
+    match exit_code {
+        "1:0" => "General failure",
+        "2:0" => "Misuse of shell built-in",
+        "125:0" => "Slurm Out of Memory Error",
+        "126:0" => "Command invoked cannot execute",
+        "127:0" => "Command not found",
+        "128:0" => "Invalid argument to exit",
+        "129:0" => "SIGHUP",
+        "130:0" => "SIGINT - Ctrl+C",
+        "131:0" => "SIGQUIT",
+        "134:0" => "SIGABRT",
+        "137:0" => "SIGKILL - Force killed",
+        "139:0" => "SIGSEGV - Segfault",
+        "141:0" => "SIGPIPE",
+        "143:0" => "SIGTERM - Terminated",
+        "152:0" => "SIGXCPU - CPU limit",
+        "153:0" => "SIGXFSZ - File size limit",
+        _ => "",
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl AccountingCollector {
+    pub fn new(lookback: Duration) -> AccountingCollector {
+        AccountingCollector {
+            lookback,
+            conn: None,
+            counting_since: None,
+            watermark: None,
+            seen: HashMap::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Collector for AccountingCollector {
+    fn name(&self) -> &'static str {
+        "accounting"
+    }
+    fn needs(&self) -> &'static [Source] {
+        &[Source::Config]
+    }
+    fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        let config = sources.config();
+        if !config.has_slurmdbd() {
+            return Err(format!(
+                "AccountingStorageType is {:?}, not accounting_storage/slurmdbd: no finished-job data (disable with --no-collector.accounting)",
+                config.accounting_storage_type
+            ));
+        }
+        let end = now();
+        let since = *self.counting_since.get_or_insert(end - self.lookback.as_secs() as i64);
+        let start = self.watermark.map_or(since, |w| (w - OVERLAP_SECS).max(since));
+        if self.conn.is_none() {
+            self.conn = Some(DbConnection::open().map_err(|e| e.to_string())?);
+        }
+        let conn = self.conn.as_mut().expect("just opened");
+        let jobs = match conn.finished_jobs(&config.cluster_name, start, end) {
+            Ok(j) => j,
+            Err(e) => {
+                // Reconnect next time: the connection may be broken for good.
+                self.conn = None;
+                return Err(e.to_string());
+            }
+        };
+        for job in jobs {
+            if job.end_time < since || self.seen.insert(job.db_index, job.end_time).is_some() {
+                continue;
+            }
+            let reason = exit_reason(&job.exit_code).to_string();
+            bump(&mut self.counts, (job.partition, job.exit_code, reason, job.state.as_str().to_string()), 1.0);
+        }
+        self.watermark = Some(end);
+        // A db_index older than any future window's start cannot come back.
+        let horizon = end - 2 * OVERLAP_SECS;
+        self.seen.retain(|_, t| *t >= horizon);
+
+        let mut f = Family::counter(
+            "sacct_terminal_jobs_total",
+            "Total Number of completed slurm jobs",
+            &["partition", "exit_code", "reason", "state"],
+        );
+        for ((p, e, r, s), v) in &self.counts {
+            f.add(&[p, e, r, s], *v);
+        }
+        out.push(f);
+        out.push(Family::single(
+            "slurm_exporter_accounting_watermark_timestamp_seconds",
+            "End of the last finished-jobs window read from slurmdbd",
+            crate::metrics::Kind::Gauge,
+            end as f64,
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Jobs by partition and state, pending reasons, and the resources jobs ask
+//! for or hold. Fixes the CycleCloud exporter's counting: a pending array
+//! counts its tasks, not one record; a job pending in "a,b" counts once in
+//! each partition.
+
+use super::{bump, Collector, Source, Sources};
+use crate::metrics::Family;
+use crate::parse::{array, tres};
+use crate::slurm::{Job, JobState};
+use std::collections::BTreeMap;
+
+pub struct JobsCollector;
+
+/// Number of jobs a record stands for: the pending tasks of an array
+/// meta-record, otherwise 1.
+pub fn tasks(job: &Job) -> u64 {
+    if job.array_job_id() != 0 && job.array_task_id().is_none() {
+        job.pending_array_tasks()
+            .unwrap_or_else(|| array::count_tasks(job.array_task_str()))
+            .max(1)
+    } else {
+        1
+    }
+}
+
+impl Collector for JobsCollector {
+    fn name(&self) -> &'static str {
+        "jobs"
+    }
+    fn needs(&self) -> &'static [Source] {
+        &[Source::Jobs]
+    }
+    fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        let mut by_part_state: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+        let mut by_state: BTreeMap<&'static str, f64> = BTreeMap::new();
+        let mut reasons: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+        let mut cpus: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+        let mut mem: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+        let mut gpus: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+
+        for job in sources.jobs().iter() {
+            let n = tasks(&job) as f64;
+            let state = job.state();
+            let name = state.as_str();
+            bump(&mut by_state, name, n);
+            // Running jobs hold what tres_alloc says; pending ones ask for tres_req.
+            let res = match state {
+                JobState::Pending => tres::parse(job.tres_req()),
+                _ => {
+                    let a = tres::parse(job.tres_alloc());
+                    if a.cpus > 0 {
+                        a
+                    } else {
+                        tres::parse(job.tres_req())
+                    }
+                }
+            };
+            for part in job.partition().split(',').filter(|p| !p.is_empty()) {
+                bump(&mut by_part_state, (part.to_string(), name), n);
+                if state == JobState::Pending {
+                    bump(&mut reasons, (part.to_string(), job.reason()), n);
+                }
+                if matches!(state, JobState::Pending | JobState::Running | JobState::Suspended) {
+                    bump(&mut cpus, (part.to_string(), name), res.cpus as f64 * n);
+                    bump(&mut mem, (part.to_string(), name), res.memory_bytes as f64 * n);
+                    bump(&mut gpus, (part.to_string(), name), res.gpus as f64 * n);
+                }
+            }
+        }
+
+        let mut f = Family::gauge(
+            "squeue_partition_jobs_state",
+            "Number of jobs in a state per partition",
+            &["partition", "state"],
+        );
+        for ((p, s), v) in &by_part_state {
+            f.add(&[p.as_str(), s], *v);
+        }
+        out.push(f);
+
+        let mut f = Family::gauge(
+            "slurm_partition_jobs",
+            "Jobs (array tasks counted singly) by partition and state; a job pending in several partitions counts in each",
+            &["partition", "state"],
+        );
+        for ((p, s), v) in &by_part_state {
+            f.add(&[p.as_str(), s], *v);
+        }
+        out.push(f);
+
+        let mut f = Family::gauge("slurm_jobs", "Jobs (array tasks counted singly) by state", &["state"]);
+        for (s, v) in &by_state {
+            f.add(&[*s], *v);
+        }
+        out.push(f);
+
+        let mut f = Family::gauge(
+            "slurm_partition_jobs_pending_reason",
+            "Pending jobs by partition and the reason they wait",
+            &["partition", "reason"],
+        );
+        for ((p, r), v) in &reasons {
+            f.add(&[p.as_str(), r], *v);
+        }
+        out.push(f);
+
+        for (name, help, map) in [
+            ("slurm_partition_job_cpus", "CPUs requested by pending jobs and allocated to running or suspended jobs", &cpus),
+            ("slurm_partition_job_memory_bytes", "Memory requested by pending jobs and allocated to running or suspended jobs", &mem),
+            ("slurm_partition_job_gpus", "GPUs requested by pending jobs and allocated to running or suspended jobs", &gpus),
+        ] {
+            let mut f = Family::gauge(name, help, &["partition", "state"]);
+            for ((p, s), v) in map {
+                f.add(&[p.as_str(), s], *v);
+            }
+            out.push(f);
+        }
+        Ok(())
+    }
+}

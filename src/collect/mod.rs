@@ -1,0 +1,85 @@
+//! Collectors: each turns the shared Slurm data into metric families.
+//!
+//! The contract is small (node_exporter's): a name, the sources it reads, and
+//! `collect` that appends families or returns an error. Timing and success
+//! are measured by the engine around the call, in one place.
+
+pub mod accounting;
+pub mod controllers;
+pub mod cyclecloud;
+pub mod jobs;
+pub mod licenses;
+pub mod nodes;
+pub mod partitions;
+pub mod reservations;
+pub mod scheduler;
+pub mod sources;
+
+use crate::metrics::Family;
+pub use sources::{Source, Sources};
+use std::time::Duration;
+
+pub trait Collector: Send {
+    fn name(&self) -> &'static str;
+    /// Sources loaded (once per cycle, shared) before `collect` runs.
+    fn needs(&self) -> &'static [Source];
+    fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String>;
+}
+
+/// A collector known to the exporter, with its defaults.
+pub struct Known {
+    pub name: &'static str,
+    pub enabled_by_default: bool,
+    pub default_interval: Duration,
+    pub help: &'static str,
+}
+
+pub const KNOWN: &[Known] = &[
+    Known { name: "jobs", enabled_by_default: true, default_interval: Duration::from_secs(15), help: "jobs by partition, state and pending reason; requested and allocated CPUs, memory, GPUs" },
+    Known { name: "nodes", enabled_by_default: true, default_interval: Duration::from_secs(15), help: "per-node CPUs, memory, GPUs and state; cluster totals" },
+    Known { name: "partitions", enabled_by_default: true, default_interval: Duration::from_secs(15), help: "per-partition nodes by state, CPUs, memory, GPUs" },
+    Known { name: "scheduler", enabled_by_default: true, default_interval: Duration::from_secs(30), help: "sdiag: main and backfill scheduler statistics, RPCs by type" },
+    Known { name: "controllers", enabled_by_default: true, default_interval: Duration::from_secs(15), help: "ping of every configured slurmctld" },
+    Known { name: "licenses", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "license counts" },
+    Known { name: "reservations", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "reservations: nodes, cores, times" },
+    Known { name: "accounting", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "finished jobs from slurmdbd (sacct_terminal_jobs_total)" },
+    Known { name: "cyclecloud", enabled_by_default: true, default_interval: Duration::from_secs(300), help: "azslurm/jetpack metadata (only where those programs exist)" },
+];
+
+pub fn known(name: &str) -> Option<&'static Known> {
+    KNOWN.iter().find(|k| k.name == name)
+}
+
+/// Options some collectors take.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// RPC statistics per user (uid label): opt-in, capped.
+    pub scheduler_rpc_users: bool,
+    /// Look-back of the accounting collector's first query.
+    pub accounting_lookback: Duration,
+    pub azslurm_path: Option<String>,
+    pub jetpack_path: Option<String>,
+}
+
+pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
+    Some(match name {
+        "jobs" => Box::new(jobs::JobsCollector),
+        "nodes" => Box::new(nodes::NodesCollector),
+        "partitions" => Box::new(partitions::PartitionsCollector),
+        "scheduler" => Box::new(scheduler::SchedulerCollector { per_user: opts.scheduler_rpc_users }),
+        "controllers" => Box::new(controllers::ControllersCollector),
+        "licenses" => Box::new(licenses::LicensesCollector),
+        "reservations" => Box::new(reservations::ReservationsCollector),
+        "accounting" => Box::new(accounting::AccountingCollector::new(opts.accounting_lookback)),
+        "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
+            opts.azslurm_path.clone(),
+            opts.jetpack_path.clone(),
+        )),
+        _ => return None,
+    })
+}
+
+/// Adds one to a counting map.
+pub(crate) fn bump<K: Ord>(map: &mut std::collections::BTreeMap<K, f64>, key: K, by: f64) {
+    *map.entry(key).or_insert(0.0) += by;
+}

@@ -1,0 +1,111 @@
+//! Per-node resources and state, and cluster-wide totals.
+
+use super::{bump, Collector, Source, Sources};
+use crate::metrics::Family;
+use crate::parse::gres;
+use crate::slurm::Node;
+use std::collections::BTreeMap;
+
+pub struct NodesCollector;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// CPUs of a node split into allocated, idle (schedulable and free) and
+/// other (down, drained, not responding), the way sinfo's %C splits them.
+pub fn cpu_split(node: &Node) -> (u32, u32, u32) {
+    let total = node.cpus();
+    let alloc = node.alloc_cpus().min(total);
+    let idle = if node.state().schedulable() { total - alloc } else { 0 };
+    (alloc, idle, total - alloc - idle)
+}
+
+impl Collector for NodesCollector {
+    fn name(&self) -> &'static str {
+        "nodes"
+    }
+    fn needs(&self) -> &'static [Source] {
+        &[Source::Nodes]
+    }
+    fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        let l = &["node"];
+        let mut cpus = Family::gauge("slurm_node_cpus", "Configured CPUs of a node", l);
+        let mut cpus_alloc = Family::gauge("slurm_node_cpus_alloc", "CPUs of a node allocated to jobs", l);
+        let mut cpus_idle = Family::gauge("slurm_node_cpus_idle", "CPUs of a schedulable node not allocated", l);
+        let mut mem = Family::gauge("slurm_node_memory_bytes", "Configured memory (RealMemory) of a node", l);
+        let mut mem_alloc = Family::gauge("slurm_node_memory_alloc_bytes", "Memory of a node allocated to jobs", l);
+        let mut mem_free = Family::gauge("slurm_node_memory_free_bytes", "Free memory a node's slurmd reported", l);
+        let mut load = Family::gauge("slurm_node_cpu_load", "CPU load a node's slurmd reported", l);
+        let mut gpus = Family::gauge("slurm_node_gpus", "Configured GPUs (gres/gpu) of a node", l);
+        let mut gpus_alloc = Family::gauge("slurm_node_gpus_alloc", "GPUs of a node in use by jobs", l);
+        let mut info = Family::info(
+            "slurm_node_info",
+            "Node state (as sinfo's long state) and down/drain reason",
+            &["node", "state", "reason"],
+        );
+        let mut by_state: BTreeMap<&'static str, f64> = BTreeMap::new();
+        let mut by_flag: BTreeMap<&'static str, f64> = BTreeMap::new();
+        let (mut c_alloc, mut c_idle, mut c_other) = (0.0, 0.0, 0.0);
+        let (mut m_total, mut m_alloc, mut g_total, mut g_alloc) = (0.0, 0.0, 0.0, 0.0);
+
+        for node in sources.nodes().iter() {
+            let name = [node.name()];
+            let (a, i, o) = cpu_split(&node);
+            cpus.add(&name, node.cpus() as f64);
+            cpus_alloc.add(&name, a as f64);
+            cpus_idle.add(&name, i as f64);
+            let m = node.real_memory_mib() as f64 * MIB;
+            let ma = node.alloc_memory_mib() as f64 * MIB;
+            mem.add(&name, m);
+            mem_alloc.add(&name, ma);
+            if let Some(free) = node.free_memory_mib() {
+                mem_free.add(&name, free as f64 * MIB);
+            }
+            if let Some(l) = node.cpu_load() {
+                load.add(&name, l);
+            }
+            let g = gres::count(node.gres(), "gpu") as f64;
+            let ga = gres::count(node.gres_used(), "gpu") as f64;
+            gpus.add(&name, g);
+            gpus_alloc.add(&name, ga);
+            let state = node.state();
+            info.add(&[node.name(), state.long(), node.reason()], 1.0);
+            bump(&mut by_state, state.long(), 1.0);
+            for flag in state.flags() {
+                bump(&mut by_flag, flag, 1.0);
+            }
+            c_alloc += a as f64;
+            c_idle += i as f64;
+            c_other += o as f64;
+            m_total += m;
+            m_alloc += ma;
+            g_total += g;
+            g_alloc += ga;
+        }
+        out.extend([cpus, cpus_alloc, cpus_idle, mem, mem_alloc, mem_free, load, gpus, gpus_alloc, info]);
+
+        let mut f = Family::gauge("slurm_nodes", "Nodes by state (sinfo's long state)", &["state"]);
+        for (s, v) in &by_state {
+            f.add(&[*s], *v);
+        }
+        out.push(f);
+        let mut f = Family::gauge("slurm_nodes_flag", "Nodes with a state flag set", &["flag"]);
+        for (s, v) in &by_flag {
+            f.add(&[*s], *v);
+        }
+        out.push(f);
+
+        let mut f = Family::gauge("slurm_cluster_cpus", "CPUs of the cluster: alloc, idle, other (unavailable), total", &["state"]);
+        f.add(&["alloc"], c_alloc)
+            .add(&["idle"], c_idle)
+            .add(&["other"], c_other)
+            .add(&["total"], c_alloc + c_idle + c_other);
+        out.push(f);
+        let mut f = Family::gauge("slurm_cluster_memory_bytes", "Memory of the cluster: alloc, total", &["state"]);
+        f.add(&["alloc"], m_alloc).add(&["total"], m_total);
+        out.push(f);
+        let mut f = Family::gauge("slurm_cluster_gpus", "GPUs of the cluster: alloc, total", &["state"]);
+        f.add(&["alloc"], g_alloc).add(&["total"], g_total);
+        out.push(f);
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! The collection loop: runs due collectors on one thread (every libslurm
+//! call happens here), keeps each collector's last good families, and
+//! publishes a rendered snapshot that the HTTP thread serves as is.
+
+use crate::collect::{Collector, Sources};
+use crate::expose::{self, Format};
+use crate::metrics::{Family, Kind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a scrape serves: both formats, rendered once per collection.
+pub struct Snapshot {
+    pub text: Vec<u8>,
+    pub openmetrics: Vec<u8>,
+    /// False until every enabled collector has run once.
+    pub complete: bool,
+    pub series: usize,
+}
+
+impl Snapshot {
+    pub fn body(&self, f: Format) -> &[u8] {
+        match f {
+            Format::Text => &self.text,
+            Format::OpenMetrics => &self.openmetrics,
+        }
+    }
+}
+
+/// Shared between the engine and the HTTP thread.
+pub struct Published {
+    current: RwLock<Option<Arc<Snapshot>>>,
+    stop: AtomicBool,
+    wake: (Mutex<()>, Condvar),
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Published {
+            current: RwLock::new(None),
+            stop: AtomicBool::new(false),
+            wake: (Mutex::new(()), Condvar::new()),
+        }
+    }
+}
+
+impl Published {
+    pub fn get(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().map(|g| g.clone()).unwrap_or(None)
+    }
+    fn set(&self, s: Snapshot) {
+        if let Ok(mut g) = self.current.write() {
+            *g = Some(Arc::new(s));
+        }
+    }
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.1.notify_all();
+    }
+    /// From a signal handler: only the atomic store; the sleeper polls.
+    pub fn request_stop_from_signal(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// Sleeps until `deadline` or a stop request.
+    fn sleep_until(&self, deadline: Instant) {
+        let mut guard = match self.wake.0.lock() {
+            Ok(g) => g,
+            Err(_) => return,
+        };
+        while !self.stopping() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let step = (deadline - now).min(Duration::from_millis(200));
+            guard = match self.wake.1.wait_timeout(guard, step) {
+                Ok((g, _)) => g,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+struct Slot {
+    collector: Box<dyn Collector>,
+    interval: Duration,
+    next_due: Instant,
+    families: Vec<Family>,
+    ran: bool,
+    success: bool,
+    duration: Duration,
+    last_success: Option<f64>,
+    last_error: Option<String>,
+}
+
+pub struct Engine {
+    slots: Vec<Slot>,
+    sources: Sources,
+    cycles: u64,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl Engine {
+    pub fn new(collectors: Vec<(Box<dyn Collector>, Duration)>) -> Engine {
+        let now = Instant::now();
+        Engine {
+            slots: collectors
+                .into_iter()
+                .map(|(collector, interval)| Slot {
+                    collector,
+                    interval,
+                    next_due: now,
+                    families: Vec::new(),
+                    ran: false,
+                    success: false,
+                    duration: Duration::ZERO,
+                    last_success: None,
+                    last_error: None,
+                })
+                .collect(),
+            sources: Sources::new(),
+            cycles: 0,
+        }
+    }
+
+    /// Runs every collector that is due; returns when the next one is.
+    pub fn run_due(&mut self) -> Instant {
+        let now = Instant::now();
+        self.sources.begin_cycle();
+        self.cycles += 1;
+        for slot in self.slots.iter_mut().filter(|s| s.next_due <= now) {
+            let t0 = Instant::now();
+            let mut fams = Vec::new();
+            let result = self
+                .sources
+                .ensure(slot.collector.needs())
+                .and_then(|_| slot.collector.collect(&self.sources, &mut fams));
+            slot.duration = t0.elapsed();
+            slot.ran = true;
+            slot.next_due = now + slot.interval;
+            match result {
+                Ok(()) => {
+                    slot.families = fams;
+                    slot.success = true;
+                    slot.last_success = Some(unix_now());
+                    if slot.last_error.take().is_some() {
+                        crate::info!("collector {} recovered", slot.collector.name());
+                    }
+                }
+                Err(e) => {
+                    // Keep serving the last good families; say once per change.
+                    slot.success = false;
+                    if slot.last_error.as_deref() != Some(e.as_str()) {
+                        crate::error!("collector {} failed: {e}", slot.collector.name());
+                    }
+                    slot.last_error = Some(e);
+                }
+            }
+        }
+        self.slots.iter().map(|s| s.next_due).min().unwrap_or(now + Duration::from_secs(60))
+    }
+
+    /// Runs every collector once, now (collect --once).
+    pub fn run_all_once(&mut self) {
+        let now = Instant::now();
+        for s in &mut self.slots {
+            s.next_due = now;
+        }
+        self.run_due();
+    }
+
+    pub fn all_succeeded(&self) -> bool {
+        self.slots.iter().all(|s| s.success)
+    }
+
+    pub fn errors(&self) -> Vec<(&'static str, String)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.last_error.clone().map(|e| (s.collector.name(), e)))
+            .collect()
+    }
+
+    fn self_metrics(&self) -> Vec<Family> {
+        let l = &["collector"];
+        let mut dur = Family::gauge("slurm_exporter_collector_duration_seconds", "How long the collector's last run took", l);
+        let mut ok = Family::gauge("slurm_exporter_collector_success", "1 if the collector's last run succeeded", l);
+        let mut last = Family::gauge(
+            "slurm_exporter_collector_last_success_timestamp_seconds",
+            "When the collector last succeeded (its families are from then)",
+            l,
+        );
+        for s in self.slots.iter().filter(|s| s.ran) {
+            let n = [s.collector.name()];
+            dur.add(&n, s.duration.as_secs_f64());
+            ok.add(&n, if s.success { 1.0 } else { 0.0 });
+            if let Some(t) = s.last_success {
+                last.add(&n, t);
+            }
+        }
+        let r = &self.sources.rpcs;
+        let mut rpcs = Family::counter(
+            "slurm_exporter_slurmctld_requests_total",
+            "Requests this exporter sent to slurmctld, by data source and answer",
+            &["source", "answer"],
+        );
+        for (src, total, unchanged) in [
+            ("jobs", r.jobs, r.jobs_unchanged),
+            ("nodes", r.nodes, r.nodes_unchanged),
+            ("partitions", r.partitions, r.partitions_unchanged),
+            ("stats", r.stats, 0),
+            ("config", r.config, 0),
+        ] {
+            rpcs.add(&[src, "data"], (total - unchanged) as f64);
+            rpcs.add(&[src, "unchanged"], unchanged as f64);
+        }
+        let mut build = Family::info("slurm_exporter_build_info", "Exporter version and the Slurm release it was built against", &["version", "slurm_version"]);
+        build.add(&[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION], 1.0);
+        vec![
+            Family::single("slurm_exporter_active", "1 if this exporter serves cluster metrics (it runs on the controller in control)", Kind::Gauge, 1.0),
+            build,
+            dur,
+            ok,
+            last,
+            rpcs,
+            Family::single("slurm_exporter_snapshot_timestamp_seconds", "When this snapshot was rendered", Kind::Gauge, unix_now()),
+        ]
+    }
+
+    /// Renders every collector's last good families plus self-metrics.
+    pub fn snapshot(&self) -> Snapshot {
+        let own = self.self_metrics();
+        let fams: Vec<&Family> = self.slots.iter().flat_map(|s| s.families.iter()).chain(own.iter()).collect();
+        let series = fams.iter().map(|f| f.samples.len()).sum();
+        let mut text = Vec::with_capacity(series * 64);
+        let mut om = Vec::with_capacity(series * 64);
+        expose::render(Format::Text, &fams, &mut text);
+        expose::render(Format::OpenMetrics, &fams, &mut om);
+        Snapshot {
+            text,
+            openmetrics: om,
+            complete: self.slots.iter().all(|s| s.ran),
+            series,
+        }
+    }
+
+    /// The daemon loop: collect when due, publish, sleep; until stopped.
+    pub fn run(mut self, published: Arc<Published>) {
+        while !published.stopping() {
+            let next = self.run_due();
+            published.set(self.snapshot());
+            published.sleep_until(next);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Writes one set of families in the two formats Prometheus reads:
+//! text 0.0.4 and OpenMetrics 1.0. Both are rendered once per collection,
+//! so a scrape only copies bytes.
+
+mod escape;
+pub mod openmetrics;
+pub mod text;
+
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Which format a scrape gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+
+    /// Picks the format from an Accept header by q-value: OpenMetrics only
+    /// when the client prefers it over text (Prometheus sends both).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else { return Format::Text };
+        let mut best_om = -1.0f32;
+        let mut best_text = -1.0f32;
+        for item in accept.split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut q = 1.0f32;
+            for p in parts {
+                if let Some(v) = p.strip_prefix("q=") {
+                    q = v.parse().unwrap_or(0.0);
+                }
+            }
+            match media.as_str() {
+                "application/openmetrics-text" => best_om = best_om.max(q),
+                "text/plain" | "*/*" | "text/*" => best_text = best_text.max(q),
+                _ => {}
+            }
+        }
+        if best_om > 0.0 && best_om > best_text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+pub fn render(format: Format, families: &[&crate::metrics::Family], out: &mut Vec<u8>) {
+    match format {
+        Format::Text => text::write(families, out),
+        Format::OpenMetrics => openmetrics::write(families, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn negotiation_follows_q_values() {
+        let prom = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0.1,text/plain;q=0.9")),
+            Format::Text
+        );
+        assert_eq!(Format::negotiate(Some("application/openmetrics-text")), Format::OpenMetrics);
+    }
+}

@@ -1,0 +1,66 @@
+//! The metric model every collector fills and both exposition writers read.
+
+/// Prometheus metric type. Counter names end in `_total` and info names in
+/// `_info`; the OpenMetrics writer strips those for its TYPE line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Info,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub label_values: Vec<String>,
+    pub value: f64,
+}
+
+/// One metric family: a name, its help text, label names and samples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    pub name: String,
+    pub help: String,
+    pub kind: Kind,
+    pub label_names: Vec<&'static str>,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    pub fn new(name: &str, help: &str, kind: Kind, label_names: &[&'static str]) -> Family {
+        debug_assert!(kind != Kind::Counter || name.ends_with("_total"), "{name}");
+        debug_assert!(kind != Kind::Info || name.ends_with("_info"), "{name}");
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            label_names: label_names.to_vec(),
+            samples: Vec::new(),
+        }
+    }
+    pub fn gauge(name: &str, help: &str, labels: &[&'static str]) -> Family {
+        Family::new(name, help, Kind::Gauge, labels)
+    }
+    pub fn counter(name: &str, help: &str, labels: &[&'static str]) -> Family {
+        Family::new(name, help, Kind::Counter, labels)
+    }
+    pub fn info(name: &str, help: &str, labels: &[&'static str]) -> Family {
+        Family::new(name, help, Kind::Info, labels)
+    }
+
+    /// Adds a sample; label values in the order of `label_names`.
+    pub fn add<S: AsRef<str>>(&mut self, label_values: &[S], value: f64) -> &mut Self {
+        debug_assert_eq!(label_values.len(), self.label_names.len(), "{}", self.name);
+        self.samples.push(Sample {
+            label_values: label_values.iter().map(|s| s.as_ref().to_string()).collect(),
+            value,
+        });
+        self
+    }
+
+    /// A family with one unlabelled sample.
+    pub fn single(name: &str, help: &str, kind: Kind, value: f64) -> Family {
+        let mut f = Family::new(name, help, kind, &[]);
+        f.add::<&str>(&[], value);
+        f
+    }
+}
