@@ -117,4 +117,9 @@ fn link_libslurm() {
         println!("cargo:rustc-link-arg-{kind}=-Wl,-rpath,{lib_dir}");
         println!("cargo:rustc-link-arg-{kind}=-lslurm");
     }
+    // See host_symbols in src/main.rs: the slurmdbd plugin looks these up
+    // in the executable, so they must be in its dynamic symbol table.
+    for sym in ["slurmdbd_msg_type_2_str", "rpc_num2string"] {
+        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={sym}");
+    }
 }

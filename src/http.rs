@@ -74,6 +74,22 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
     Ok(Request { method, path, accept })
 }
 
+/// Answers an error and lets the client finish sending: closing a socket
+/// with unread bytes resets it, and the client would never see the status.
+fn refuse(stream: &mut TcpStream, status: &str, body: &[u8]) {
+    respond(stream, status, "text/plain", "", body, false);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    let mut left = 1 << 20;
+    while left > 0 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left -= n.min(left),
+        }
+    }
+}
+
 fn respond(stream: &mut TcpStream, status: &str, content_type: &str, extra: &str, body: &[u8], head_only: bool) {
     let header = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
@@ -93,11 +109,11 @@ impl Server {
         let req = match read_request(&mut stream) {
             Ok(r) => r,
             Err(ReadError::TooLarge) => {
-                respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "", b"request headers too large\n", false);
+                refuse(&mut stream, "431 Request Header Fields Too Large", b"request headers too large\n");
                 return;
             }
             Err(ReadError::Bad) => {
-                respond(&mut stream, "400 Bad Request", "text/plain", "", b"bad request\n", false);
+                refuse(&mut stream, "400 Bad Request", b"bad request\n");
                 return;
             }
             Err(ReadError::Closed) => return,

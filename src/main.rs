@@ -102,3 +102,23 @@ fn install_stop_signals(published: Arc<Published>) {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
 }
+
+/// Symbols libslurm's accounting_storage/slurmdbd plugin expects from its
+/// host program but libslurm.so does not export (Slurm's own clients link
+/// the private libslurmfull, which has them). The plugin calls them only to
+/// word error messages, e.g. when slurmdbd is down; without them the
+/// dynamic loader kills the whole exporter at that moment. They live in the
+/// binary only: inside slurmctld (plugin mode) the daemon's own copies win.
+mod host_symbols {
+    use std::os::raw::{c_char, c_int};
+
+    #[no_mangle]
+    pub extern "C" fn slurmdbd_msg_type_2_str(_msg_type: c_int, _get_enum: c_int) -> *const c_char {
+        c"slurmdbd message".as_ptr()
+    }
+
+    #[no_mangle]
+    pub extern "C" fn rpc_num2string(_opcode: u16) -> *const c_char {
+        c"RPC".as_ptr()
+    }
+}
