@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How far back each query reaches before the previous one's end.
 pub const OVERLAP_SECS: i64 = 300;
 
+/// How long a record without a partition is given to get one.
+pub const SETTLE_SECS: i64 = 60;
+
 type Key = (String, String, String, String); // partition, exit_code, reason, state
 
 pub struct AccountingCollector {
@@ -97,10 +100,20 @@ impl Collector for AccountingCollector {
                 return Err(e.to_string());
             }
         };
+        crate::debug!("slurmdbd: {} finished jobs ended in [{start}, {end}]", jobs.len());
         for job in jobs {
-            if job.end_time < since || self.seen.insert(job.db_index, job.end_time).is_some() {
+            if job.end_time < since || self.seen.contains_key(&job.db_index) {
                 continue;
             }
+            // A job that ends within a second of starting can reach slurmdbd
+            // as an end record before its start record fills in the
+            // partition (seen on 22.05). Counting it then would label it
+            // partition="" for good; wait for the record to settle (the
+            // query overlap brings it back), up to SETTLE_SECS.
+            if job.partition.is_empty() && end - job.end_time < SETTLE_SECS {
+                continue;
+            }
+            self.seen.insert(job.db_index, job.end_time);
             let reason = exit_reason(&job.exit_code).to_string();
             bump(&mut self.counts, (job.partition, job.exit_code, reason, job.state.as_str().to_string()), 1.0);
         }

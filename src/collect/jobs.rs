@@ -39,8 +39,12 @@ impl Collector for JobsCollector {
         let mut gpus: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
 
         for job in sources.jobs().iter() {
-            let n = tasks(&job) as f64;
             let state = job.state();
+            // Counted like squeue counts: finished jobs are left out.
+            if state.is_finished() {
+                continue;
+            }
+            let n = tasks(&job) as f64;
             let name = state.as_str();
             bump(&mut by_state, name, n);
             // Running jobs hold what tres_alloc says; pending ones ask for tres_req.

@@ -11,7 +11,7 @@ pub struct NodesCollector;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// CPUs of a node split into allocated, idle (schedulable and free) and
-/// other (down, drained, not responding), the way sinfo's %C splits them.
+/// other (down or drained), the way sinfo's %C splits them.
 pub fn cpu_split(node: &Node) -> (u32, u32, u32) {
     let total = node.cpus();
     let alloc = node.alloc_cpus().min(total);

@@ -136,6 +136,12 @@ impl DbConnection {
             ffi::slurm_list_iterator_destroy(it);
             ffi::slurm_list_destroy(list);
         }
+        // slurmdbd keeps a transaction open per persistent connection, and
+        // MariaDB's repeatable-read isolation then answers every later query
+        // from the same snapshot: jobs that end afterwards never show up.
+        // Ending the (read-only) transaction makes the next query see them.
+        // SAFETY: plain call on our connection handle.
+        unsafe { ffi::slurmdb_connection_commit(self.conn, false) };
         Ok(out)
     }
 }

@@ -219,6 +219,12 @@ impl JobState {
         Self::from_base(state)
     }
 
+    /// Whether the job is finished (squeue hides these; slurmctld keeps them
+    /// for MinJobAge). Completing jobs are not finished yet.
+    pub fn is_finished(self) -> bool {
+        JobState::TERMINAL.contains(&self)
+    }
+
     /// The base state alone, as slurmdbd stores it for finished jobs.
     pub fn from_base(state: u32) -> JobState {
         use JobState::*;

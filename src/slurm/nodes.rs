@@ -288,14 +288,11 @@ impl NodeState {
             .unwrap_or_else(|| self.long())
     }
 
-    /// Whether the node can take new work: its idle CPUs count as idle.
+    /// Whether a node's free CPUs count as idle. This is sinfo's rule (%C):
+    /// only drained or down nodes put their CPUs in "other"; a node that is
+    /// merely not responding still counts as idle.
     pub fn schedulable(self) -> bool {
-        let base = self.0 & ffi::NODE_STATE_BASE;
-        matches!(base, ffi::NODE_STATE_IDLE | ffi::NODE_STATE_MIXED | ffi::NODE_STATE_ALLOCATED)
-            && !self.has(ffi::NODE_STATE_DRAIN)
-            && !self.has(ffi::NODE_STATE_FAIL)
-            && !self.has(ffi::NODE_STATE_NO_RESPOND)
-            && !self.has(ffi::NODE_STATE_INVALID_REG)
+        !self.has(ffi::NODE_STATE_DRAIN) && self.0 & ffi::NODE_STATE_BASE != ffi::NODE_STATE_DOWN
     }
 
     pub fn is_drain(self) -> bool {
