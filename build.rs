@@ -38,9 +38,8 @@ fn main() {
         )
     });
     println!("cargo:rerun-if-changed={}", version_h.display());
-    let number = parse_version_number(&version_text).unwrap_or_else(|| {
-        panic!("no SLURM_VERSION_NUMBER in {}", version_h.display())
-    });
+    let number = parse_version_number(&version_text)
+        .unwrap_or_else(|| panic!("no SLURM_VERSION_NUMBER in {}", version_h.display()));
     let (major, minor, micro) = (number >> 16, (number >> 8) & 0xff, number & 0xff);
     println!("cargo:rustc-env=SLURM_BUILD_VERSION={major}.{minor}.{micro}");
     println!("cargo:rustc-env=SLURM_BUILD_VERSION_NUMBER={number}");
@@ -84,7 +83,10 @@ fn main() {
 fn parse_version_number(text: &str) -> Option<u32> {
     text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("#define SLURM_VERSION_NUMBER")?;
-        let hex = rest.trim().trim_start_matches("0x").trim_start_matches("0X");
+        let hex = rest
+            .trim()
+            .trim_start_matches("0x")
+            .trim_start_matches("0X");
         u32::from_str_radix(hex, 16).ok()
     })
 }

@@ -63,7 +63,11 @@ pub fn usage() -> String {
             k.name,
             k.default_interval.as_secs(),
             k.help,
-            if k.enabled_by_default { "" } else { " (off by default)" }
+            if k.enabled_by_default {
+                ""
+            } else {
+                " (off by default)"
+            }
         ));
     }
     s.push('\n');
@@ -85,7 +89,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         (s, 1000)
     };
     let n: u64 = num.parse().map_err(|_| bad())?;
-    Ok(Duration::from_millis(n.checked_mul(mult_ms).ok_or_else(bad)?))
+    Ok(Duration::from_millis(
+        n.checked_mul(mult_ms).ok_or_else(bad)?,
+    ))
 }
 
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
@@ -101,7 +107,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         }
         Some("version") | Some("--version") => return Ok(Command::Version),
         Some("help") | Some("--help") | Some("-h") => return Ok(Command::Help),
-        Some(a) if !a.starts_with("--") => return Err(format!("unknown command {a:?}; see --help")),
+        Some(a) if !a.starts_with("--") => {
+            return Err(format!("unknown command {a:?}; see --help"))
+        }
         _ => "run",
     };
 
@@ -139,12 +147,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             "--web.telemetry-path" => {
                 path = value(&flag)?;
                 if !path.starts_with('/') {
-                    return Err(format!("--web.telemetry-path must start with '/': {path:?}"));
+                    return Err(format!(
+                        "--web.telemetry-path must start with '/': {path:?}"
+                    ));
                 }
             }
             "--log.level" => {
                 let v = value(&flag)?;
-                level = Level::parse(&v).ok_or_else(|| format!("bad --log.level {v:?} (debug, info, warn, error)"))?;
+                level = Level::parse(&v)
+                    .ok_or_else(|| format!("bad --log.level {v:?} (debug, info, warn, error)"))?;
             }
             "--log.format" => match value(&flag)?.as_str() {
                 "logfmt" => json = false,
@@ -152,7 +163,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 v => return Err(format!("bad --log.format {v:?} (logfmt, json)")),
             },
             "--collector.scheduler.rpc-users" => opts.scheduler_rpc_users = true,
-            "--collector.accounting.lookback" => opts.accounting_lookback = parse_duration(&value(&flag)?)?,
+            "--collector.accounting.lookback" => {
+                opts.accounting_lookback = parse_duration(&value(&flag)?)?
+            }
             "--collector.cyclecloud.azslurm-path" => opts.azslurm_path = Some(value(&flag)?),
             "--collector.cyclecloud.jetpack-path" => opts.jetpack_path = Some(value(&flag)?),
             f => {
@@ -191,7 +204,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         log_json: json,
         options: OptionsEq(opts),
     };
-    Ok(if sub == "collect" { Command::CollectOnce(settings) } else { Command::Run(settings) })
+    Ok(if sub == "collect" {
+        Command::CollectOnce(settings)
+    } else {
+        Command::Run(settings)
+    })
 }
 
 fn index_of(name: &str) -> Result<usize, String> {
@@ -203,12 +220,20 @@ fn index_of(name: &str) -> Result<usize, String> {
 
 /// ":9101" listens on every IPv4 address.
 fn normalize_listen(s: &str) -> Result<String, String> {
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    let port_ok = full.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    let port_ok = full
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
     if port_ok {
         Ok(full)
     } else {
-        Err(format!("bad --web.listen-address {s:?} (use HOST:PORT or :PORT)"))
+        Err(format!(
+            "bad --web.listen-address {s:?} (use HOST:PORT or :PORT)"
+        ))
     }
 }
 
@@ -222,22 +247,41 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let Command::Run(s) = p(&[]).unwrap() else { panic!() };
+        let Command::Run(s) = p(&[]).unwrap() else {
+            panic!()
+        };
         assert_eq!(s.listen_address, "0.0.0.0:9101");
         assert_eq!(s.collectors.len(), KNOWN.len());
-        let Command::Run(s) = p(&["--no-collector.licenses", "--collector.jobs.interval=30s", "--web.listen-address", "127.0.0.1:9999"]).unwrap() else { panic!() };
+        let Command::Run(s) = p(&[
+            "--no-collector.licenses",
+            "--collector.jobs.interval=30s",
+            "--web.listen-address",
+            "127.0.0.1:9999",
+        ])
+        .unwrap() else {
+            panic!()
+        };
         assert!(!s.collectors.iter().any(|(n, _)| *n == "licenses"));
         assert_eq!(s.collectors[0], ("jobs", Duration::from_secs(30)));
         assert_eq!(s.listen_address, "127.0.0.1:9999");
-        assert!(matches!(p(&["collect", "--once"]).unwrap(), Command::CollectOnce(_)));
+        assert!(matches!(
+            p(&["collect", "--once"]).unwrap(),
+            Command::CollectOnce(_)
+        ));
     }
 
     #[test]
     fn bad_flags_are_clear_errors() {
         assert!(p(&["--nope"]).unwrap_err().contains("unknown flag"));
-        assert!(p(&["--collector.bogus"]).unwrap_err().contains("unknown collector"));
-        assert!(p(&["--collector.jobs.interval=fast"]).unwrap_err().contains("bad duration"));
-        assert!(p(&["--web.listen-address=nowhere"]).unwrap_err().contains("listen-address"));
+        assert!(p(&["--collector.bogus"])
+            .unwrap_err()
+            .contains("unknown collector"));
+        assert!(p(&["--collector.jobs.interval=fast"])
+            .unwrap_err()
+            .contains("bad duration"));
+        assert!(p(&["--web.listen-address=nowhere"])
+            .unwrap_err()
+            .contains("listen-address"));
         assert!(p(&["collect"]).unwrap_err().contains("--once"));
         assert!(p(&["--log.level"]).unwrap_err().contains("needs a value"));
     }

@@ -103,7 +103,10 @@ pub struct Engine {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl Engine {
@@ -163,7 +166,11 @@ impl Engine {
                 }
             }
         }
-        self.slots.iter().map(|s| s.next_due).min().unwrap_or(now + Duration::from_secs(60))
+        self.slots
+            .iter()
+            .map(|s| s.next_due)
+            .min()
+            .unwrap_or(now + Duration::from_secs(60))
     }
 
     /// Runs every collector once, now (collect --once).
@@ -188,8 +195,16 @@ impl Engine {
 
     fn self_metrics(&self) -> Vec<Family> {
         let l = &["collector"];
-        let mut dur = Family::gauge("slurm_exporter_collector_duration_seconds", "How long the collector's last run took", l);
-        let mut ok = Family::gauge("slurm_exporter_collector_success", "1 if the collector's last run succeeded", l);
+        let mut dur = Family::gauge(
+            "slurm_exporter_collector_duration_seconds",
+            "How long the collector's last run took",
+            l,
+        );
+        let mut ok = Family::gauge(
+            "slurm_exporter_collector_success",
+            "1 if the collector's last run succeeded",
+            l,
+        );
         let mut last = Family::gauge(
             "slurm_exporter_collector_last_success_timestamp_seconds",
             "When the collector last succeeded (its families are from then)",
@@ -219,23 +234,45 @@ impl Engine {
             rpcs.add(&[src, "data"], (total - unchanged) as f64);
             rpcs.add(&[src, "unchanged"], unchanged as f64);
         }
-        let mut build = Family::info("slurm_exporter_build_info", "Exporter version and the Slurm release it was built against", &["version", "slurm_version"]);
-        build.add(&[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION], 1.0);
+        let mut build = Family::info(
+            "slurm_exporter_build_info",
+            "Exporter version and the Slurm release it was built against",
+            &["version", "slurm_version"],
+        );
+        build.add(
+            &[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION],
+            1.0,
+        );
         vec![
-            Family::single("slurm_exporter_active", "1 if this exporter serves cluster metrics (it runs on the controller in control)", Kind::Gauge, 1.0),
+            Family::single(
+                "slurm_exporter_active",
+                "1 if this exporter serves cluster metrics (it runs on the controller in control)",
+                Kind::Gauge,
+                1.0,
+            ),
             build,
             dur,
             ok,
             last,
             rpcs,
-            Family::single("slurm_exporter_snapshot_timestamp_seconds", "When this snapshot was rendered", Kind::Gauge, unix_now()),
+            Family::single(
+                "slurm_exporter_snapshot_timestamp_seconds",
+                "When this snapshot was rendered",
+                Kind::Gauge,
+                unix_now(),
+            ),
         ]
     }
 
     /// Renders every collector's last good families plus self-metrics.
     pub fn snapshot(&self) -> Snapshot {
         let own = self.self_metrics();
-        let fams: Vec<&Family> = self.slots.iter().flat_map(|s| s.families.iter()).chain(own.iter()).collect();
+        let fams: Vec<&Family> = self
+            .slots
+            .iter()
+            .flat_map(|s| s.families.iter())
+            .chain(own.iter())
+            .collect();
         let series = fams.iter().map(|f| f.samples.len()).sum();
         let mut text = Vec::with_capacity(series * 64);
         let mut om = Vec::with_capacity(series * 64);

@@ -42,7 +42,11 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
         line.clear();
         let n = reader.read_line(&mut line).map_err(|_| ReadError::Closed)?;
         if n == 0 {
-            return Err(if total >= MAX_HEADER_BYTES { ReadError::TooLarge } else { ReadError::Closed });
+            return Err(if total >= MAX_HEADER_BYTES {
+                ReadError::TooLarge
+            } else {
+                ReadError::Closed
+            });
         }
         total += n;
         if total > MAX_HEADER_BYTES {
@@ -71,7 +75,11 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
         return Err(ReadError::Bad);
     }
     let path = target.split('?').next().unwrap_or("").to_string();
-    Ok(Request { method, path, accept })
+    Ok(Request {
+        method,
+        path,
+        accept,
+    })
 }
 
 /// Answers an error and lets the client finish sending: closing a socket
@@ -90,7 +98,14 @@ fn refuse(stream: &mut TcpStream, status: &str, body: &[u8]) {
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, extra: &str, body: &[u8], head_only: bool) {
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    head_only: bool,
+) {
     let header = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
         body.len()
@@ -109,7 +124,11 @@ impl Server {
         let req = match read_request(&mut stream) {
             Ok(r) => r,
             Err(ReadError::TooLarge) => {
-                refuse(&mut stream, "431 Request Header Fields Too Large", b"request headers too large\n");
+                refuse(
+                    &mut stream,
+                    "431 Request Header Fields Too Large",
+                    b"request headers too large\n",
+                );
                 return;
             }
             Err(ReadError::Bad) => {
@@ -120,7 +139,14 @@ impl Server {
         };
         let head = req.method == "HEAD";
         if req.method != "GET" && !head {
-            respond(&mut stream, "405 Method Not Allowed", "text/plain", "Allow: GET, HEAD\r\n", b"method not allowed\n", false);
+            respond(
+                &mut stream,
+                "405 Method Not Allowed",
+                "text/plain",
+                "Allow: GET, HEAD\r\n",
+                b"method not allowed\n",
+                false,
+            );
             return;
         }
         let snap = self.published.get();
@@ -130,12 +156,28 @@ impl Server {
                     let f = Format::negotiate(req.accept.as_deref());
                     respond(&mut stream, "200 OK", f.content_type(), "", s.body(f), head);
                 }
-                None => respond(&mut stream, "503 Service Unavailable", "text/plain", "", b"first collection still running\n", head),
+                None => respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "",
+                    b"first collection still running\n",
+                    head,
+                ),
             },
             "/-/healthy" => respond(&mut stream, "200 OK", "text/plain", "", b"OK\n", head),
             "/-/ready" => match snap {
-                Some(s) if s.complete => respond(&mut stream, "200 OK", "text/plain", "", b"OK\n", head),
-                _ => respond(&mut stream, "503 Service Unavailable", "text/plain", "", b"not ready\n", head),
+                Some(s) if s.complete => {
+                    respond(&mut stream, "200 OK", "text/plain", "", b"OK\n", head)
+                }
+                _ => respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "",
+                    b"not ready\n",
+                    head,
+                ),
             },
             "/" => {
                 let body = format!(
@@ -144,9 +186,23 @@ impl Server {
                     crate::slurm::BUILD_VERSION,
                     self.telemetry_path
                 );
-                respond(&mut stream, "200 OK", "text/html; charset=utf-8", "", body.as_bytes(), head);
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    "text/html; charset=utf-8",
+                    "",
+                    body.as_bytes(),
+                    head,
+                );
             }
-            _ => respond(&mut stream, "404 Not Found", "text/plain", "", b"not found\n", head),
+            _ => respond(
+                &mut stream,
+                "404 Not Found",
+                "text/plain",
+                "",
+                b"not found\n",
+                head,
+            ),
         }
     }
 
@@ -161,15 +217,25 @@ impl Server {
                 Ok((mut stream, _)) => {
                     let _ = stream.set_nonblocking(false);
                     if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        respond(&mut stream, "503 Service Unavailable", "text/plain", "", b"too many connections\n", false);
+                        respond(
+                            &mut stream,
+                            "503 Service Unavailable",
+                            "text/plain",
+                            "",
+                            b"too many connections\n",
+                            false,
+                        );
                         continue;
                     }
                     active.fetch_add(1, Ordering::SeqCst);
                     let (me2, active2) = (me.clone(), active.clone());
-                    let spawned = std::thread::Builder::new().name("http-conn".into()).spawn(move || {
-                        me2.handle(stream);
-                        active2.fetch_sub(1, Ordering::SeqCst);
-                    });
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("http-conn".into())
+                            .spawn(move || {
+                                me2.handle(stream);
+                                active2.fetch_sub(1, Ordering::SeqCst);
+                            });
                     if spawned.is_err() {
                         active.fetch_sub(1, Ordering::SeqCst);
                         crate::error!("cannot start a connection thread");

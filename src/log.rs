@@ -43,7 +43,9 @@ pub fn write(level: Level, msg: &str) {
     if !enabled(level) {
         return;
     }
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ts = format!("{}.{:03}", ts.as_secs(), ts.subsec_millis());
     let line = if JSON.load(Ordering::Relaxed) == 1 {
         format!(

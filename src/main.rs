@@ -30,7 +30,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Version => {
-            println!("slurm-ha-exporter {} (built against Slurm {})", env!("CARGO_PKG_VERSION"), slurm::BUILD_VERSION);
+            println!(
+                "slurm-ha-exporter {} (built against Slurm {})",
+                env!("CARGO_PKG_VERSION"),
+                slurm::BUILD_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Command::Run(ref s) | Command::CollectOnce(ref s) => s.clone(),
@@ -50,13 +54,20 @@ fn main() -> ExitCode {
         for (name, e) in &errors {
             eprintln!("slurm-ha-exporter: collector {name} failed: {e}");
         }
-        return if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+        return if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
     }
 
     let listener = match std::net::TcpListener::bind(&settings.listen_address) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("slurm-ha-exporter: cannot listen on {}: {e}", settings.listen_address);
+            eprintln!(
+                "slurm-ha-exporter: cannot listen on {}: {e}",
+                settings.listen_address
+            );
             return ExitCode::from(1);
         }
     };
@@ -70,9 +81,16 @@ fn main() -> ExitCode {
         "listening on {} ({}), collectors: {}",
         settings.listen_address,
         settings.telemetry_path,
-        settings.collectors.iter().map(|(n, d)| format!("{n}/{}s", d.as_secs())).collect::<Vec<_>>().join(",")
+        settings
+            .collectors
+            .iter()
+            .map(|(n, d)| format!("{n}/{}s", d.as_secs()))
+            .collect::<Vec<_>>()
+            .join(",")
     );
-    let http = std::thread::Builder::new().name("http".into()).spawn(move || server.serve());
+    let http = std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || server.serve());
     if let Err(e) = http {
         error!("cannot start the HTTP thread: {e}");
         return ExitCode::from(1);

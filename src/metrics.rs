@@ -51,7 +51,10 @@ impl Family {
     pub fn add<S: AsRef<str>>(&mut self, label_values: &[S], value: f64) -> &mut Self {
         debug_assert_eq!(label_values.len(), self.label_names.len(), "{}", self.name);
         self.samples.push(Sample {
-            label_values: label_values.iter().map(|s| s.as_ref().to_string()).collect(),
+            label_values: label_values
+                .iter()
+                .map(|s| s.as_ref().to_string())
+                .collect(),
             value,
         });
         self

@@ -18,10 +18,38 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 #[test]
 fn jobs_by_partition_and_state_match_squeue() {
     let _c = cluster();
-    sh_ok("sbatch", &["-Q", "-p", "debug", "-n", "1", "--wrap", "sleep 300"]);
-    sh_ok("sbatch", &["-Q", "-H", "-p", "debug,batch", "--wrap", "true"]);
-    sh_ok("sbatch", &["-Q", "-H", "-p", "batch", "--array=0-199%4", "--wrap", "true"]);
-    sh_ok("sbatch", &["-Q", "-H", "-p", "batch", "--array=1,3,5-9", "--wrap", "true"]);
+    sh_ok(
+        "sbatch",
+        &["-Q", "-p", "debug", "-n", "1", "--wrap", "sleep 300"],
+    );
+    sh_ok(
+        "sbatch",
+        &["-Q", "-H", "-p", "debug,batch", "--wrap", "true"],
+    );
+    sh_ok(
+        "sbatch",
+        &[
+            "-Q",
+            "-H",
+            "-p",
+            "batch",
+            "--array=0-199%4",
+            "--wrap",
+            "true",
+        ],
+    );
+    sh_ok(
+        "sbatch",
+        &[
+            "-Q",
+            "-H",
+            "-p",
+            "batch",
+            "--array=1,3,5-9",
+            "--wrap",
+            "true",
+        ],
+    );
     wait_until("the first job to run", Duration::from_secs(60), || {
         sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() >= 1
     });
@@ -33,17 +61,35 @@ fn jobs_by_partition_and_state_match_squeue() {
     for line in sh("squeue", &["-r", "-h", "-o", "%P|%T"]).lines() {
         let (parts, state) = line.split_once('|').unwrap();
         for p in parts.split(',') {
-            *want.entry(labels(&[("partition", p), ("state", &state.to_lowercase())])).or_default() += 1.0;
+            *want
+                .entry(labels(&[
+                    ("partition", p),
+                    ("state", &state.to_lowercase()),
+                ]))
+                .or_default() += 1.0;
         }
     }
     assert_eq!(family(&text, "squeue_partition_jobs_state"), want);
     // 200 + 7 held array tasks and one held 2-partition job pend in batch.
-    assert_eq!(want[&labels(&[("partition", "batch"), ("state", "pending")])], 208.0);
+    assert_eq!(
+        want[&labels(&[("partition", "batch"), ("state", "pending")])],
+        208.0
+    );
     let held = family(&text, "slurm_partition_jobs_pending_reason");
-    assert_eq!(held[&labels(&[("partition", "batch"), ("reason", "JobHeldUser")])], 208.0);
-    assert_eq!(family(&text, "slurm_jobs")[&labels(&[("state", "pending")])], 208.0);
+    assert_eq!(
+        held[&labels(&[("partition", "batch"), ("reason", "JobHeldUser")])],
+        208.0
+    );
+    assert_eq!(
+        family(&text, "slurm_jobs")[&labels(&[("state", "pending")])],
+        208.0
+    );
     // The running job holds one CPU in debug.
-    assert_eq!(family(&text, "slurm_partition_job_cpus")[&labels(&[("partition", "debug"), ("state", "running")])], 1.0);
+    assert_eq!(
+        family(&text, "slurm_partition_job_cpus")
+            [&labels(&[("partition", "debug"), ("state", "running")])],
+        1.0
+    );
 }
 
 /// sinfo's %T with its suffix replaced by the suffix's meaning, as the
@@ -61,14 +107,39 @@ fn normalize_sinfo_state(s: &str) -> String {
         ('-', "planned_backfill"),
     ];
     let last = s.chars().last().unwrap_or(' ');
-    suffixes.iter().find(|(c, _)| *c == last).map(|(_, n)| n.to_string()).unwrap_or_else(|| s.to_string())
+    suffixes
+        .iter()
+        .find(|(c, _)| *c == last)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| s.to_string())
 }
 
 #[test]
 fn partition_node_states_and_cpus_match_sinfo() {
     let _c = cluster();
-    sh_ok("scontrol", &["update", "nodename=node2", "state=drain", "reason=disk_check"]);
-    sh_ok("sbatch", &["-Q", "-p", "debug", "-w", "node1", "-n", "3", "--wrap", "sleep 300"]);
+    sh_ok(
+        "scontrol",
+        &[
+            "update",
+            "nodename=node2",
+            "state=drain",
+            "reason=disk_check",
+        ],
+    );
+    sh_ok(
+        "sbatch",
+        &[
+            "-Q",
+            "-p",
+            "debug",
+            "-w",
+            "node1",
+            "-n",
+            "3",
+            "--wrap",
+            "sleep 300",
+        ],
+    );
     wait_until("the job to run on node1", Duration::from_secs(60), || {
         sh("squeue", &["-h", "-t", "R", "-o", "%N"]).contains("node1")
     });
@@ -81,11 +152,20 @@ fn partition_node_states_and_cpus_match_sinfo() {
     let mut want = BTreeMap::new();
     for line in truth.lines() {
         let f: Vec<&str> = line.split('|').collect();
-        let key = labels(&[("node_list", f[0]), ("partition", f[2]), ("state", &normalize_sinfo_state(f[4])), ("reason", f[3])]);
+        let key = labels(&[
+            ("node_list", f[0]),
+            ("partition", f[2]),
+            ("state", &normalize_sinfo_state(f[4])),
+            ("reason", f[3]),
+        ]);
         want.insert(key, f[1].parse::<f64>().unwrap());
     }
     assert_eq!(family(&text, "sinfo_partition_nodes_state"), want);
-    assert!(want.keys().any(|k| k.contains("node2") && k.contains("drained") && k.contains("disk_check")), "{want:?}");
+    assert!(
+        want.keys()
+            .any(|k| k.contains("node2") && k.contains("drained") && k.contains("disk_check")),
+        "{want:?}"
+    );
 
     // %C is allocated/idle/other/total per node.
     let alloc = family(&text, "slurm_node_cpus_alloc");
@@ -99,7 +179,10 @@ fn partition_node_states_and_cpus_match_sinfo() {
     }
     assert_eq!(alloc[&labels(&[("node", "node1")])], 3.0);
     // GPUs come from gres: node3 has two.
-    assert_eq!(family(&text, "slurm_node_gpus")[&labels(&[("node", "node3")])], 2.0);
+    assert_eq!(
+        family(&text, "slurm_node_gpus")[&labels(&[("node", "node3")])],
+        2.0
+    );
 }
 
 #[test]
@@ -108,9 +191,21 @@ fn licenses_reservations_scheduler_and_controllers_are_exported() {
     let _ = sh("scontrol", &["delete", "reservation=maint_test"]);
     sh_ok(
         "scontrol",
-        &["create", "reservation", "reservationname=maint_test", "starttime=now", "duration=60", "nodes=node3", "users=root", "flags=maint"],
+        &[
+            "create",
+            "reservation",
+            "reservationname=maint_test",
+            "starttime=now",
+            "duration=60",
+            "nodes=node3",
+            "users=root",
+            "flags=maint",
+        ],
     );
-    sh_ok("sbatch", &["-Q", "-p", "debug", "-L", "fluent:3", "--wrap", "sleep 300"]);
+    sh_ok(
+        "sbatch",
+        &["-Q", "-p", "debug", "-L", "fluent:3", "--wrap", "sleep 300"],
+    );
     wait_until("the licensed job to run", Duration::from_secs(60), || {
         sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() == 1
     });
@@ -118,18 +213,33 @@ fn licenses_reservations_scheduler_and_controllers_are_exported() {
     sh_ok("scontrol", &["delete", "reservation=maint_test"]);
     assert!(ok);
     let f = |name: &str, l: &[(&str, &str)]| family(&text, name).get(&labels(l)).copied();
-    assert_eq!(f("slurm_license_configured", &[("license", "fluent")]), Some(10.0));
-    assert_eq!(f("slurm_license_in_use", &[("license", "fluent")]), Some(3.0));
+    assert_eq!(
+        f("slurm_license_configured", &[("license", "fluent")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        f("slurm_license_in_use", &[("license", "fluent")]),
+        Some(3.0)
+    );
     assert_eq!(f("slurm_license_free", &[("license", "fluent")]), Some(7.0));
-    assert_eq!(f("slurm_reservation_nodes", &[("reservation", "maint_test")]), Some(1.0));
-    assert_eq!(f("slurm_reservation_active", &[("reservation", "maint_test")]), Some(1.0));
+    assert_eq!(
+        f("slurm_reservation_nodes", &[("reservation", "maint_test")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        f("slurm_reservation_active", &[("reservation", "maint_test")]),
+        Some(1.0)
+    );
     let host = sh_ok("scontrol", &["show", "config"])
         .lines()
         .find(|l| l.starts_with("SlurmctldHost[0]"))
         .and_then(|l| l.split('=').nth(1))
         .map(|h| h.trim().split('(').next().unwrap().to_string())
         .unwrap();
-    assert_eq!(f("slurm_controller_up", &[("host", &host), ("index", "0")]), Some(1.0));
+    assert_eq!(
+        f("slurm_controller_up", &[("host", &host), ("index", "0")]),
+        Some(1.0)
+    );
     // The scheduler counts our own RPCs: at least one REQUEST_JOB_INFO.
     assert!(f("slurm_rpc_calls_total", &[("rpc", "REQUEST_JOB_INFO")]).unwrap_or(0.0) >= 1.0);
     assert!(f("sdiag_server_thread_count", &[]).unwrap_or(0.0) >= 1.0);
@@ -144,11 +254,18 @@ fn both_formats_pass_promtool_and_negotiation_picks_them() {
     assert!(text.contains("squeue_partition_jobs_state{"));
     assert_eq!(promtool_problems(&text), Vec::<String>::new());
 
-    let prom_accept = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let prom_accept =
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
     let (status, head, om) = http_get(d.port, "/metrics", Some(prom_accept)).unwrap();
     assert_eq!(status, 200);
-    assert!(head.contains("Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
     assert!(om.ends_with("# EOF\n"));
+    assert_eq!(openmetrics_parse_error(&om), None);
+    // The parser is strict: a broken exposition does fail it.
+    assert!(openmetrics_parse_error(&om.replace("# EOF\n", "")).is_some());
     assert!(om.contains("# TYPE slurm_rpc_calls counter\n"));
     // Same samples in both formats (the OpenMetrics one may be a later snapshot).
     assert_eq!(
@@ -159,55 +276,94 @@ fn both_formats_pass_promtool_and_negotiation_picks_them() {
     assert_eq!(status, 200);
     assert!(head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"));
     assert_eq!(http_get(d.port, "/nope", None).unwrap().0, 404);
-    assert_eq!(http_raw(d.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap().0, 405);
-    let big = format!("GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(
+        http_raw(
+            d.port,
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap()
+        .0,
+        405
+    );
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
     assert_eq!(http_raw(d.port, &big).unwrap().0, 431);
     assert_eq!(http_get(d.port, "/-/healthy", None).unwrap().0, 200);
 }
 
 fn success(text: &str, collector: &str) -> Option<f64> {
-    family(text, "slurm_exporter_collector_success").get(&labels(&[("collector", collector)])).copied()
+    family(text, "slurm_exporter_collector_success")
+        .get(&labels(&[("collector", collector)]))
+        .copied()
 }
 
 #[test]
 fn a_dead_slurmctld_keeps_the_last_snapshot_and_recovers() {
     let _c = cluster();
     sh_ok("sbatch", &["-Q", "-p", "debug", "--wrap", "sleep 300"]);
-    let d = daemon(&["--collector.jobs.interval=1s", "--collector.nodes.interval=1s", "--no-collector.accounting"]);
+    let d = daemon(&[
+        "--collector.jobs.interval=1s",
+        "--collector.nodes.interval=1s",
+        "--no-collector.accounting",
+    ]);
     let before = family(&metrics(d.port), "squeue_partition_jobs_state");
     assert!(!before.is_empty());
     let out = script(&["stop-ctld"]);
     assert!(out.status.success());
-    wait_until("the jobs collector to report failure", Duration::from_secs(90), || {
-        success(&metrics(d.port), "jobs") == Some(0.0)
-    });
+    wait_until(
+        "the jobs collector to report failure",
+        Duration::from_secs(90),
+        || success(&metrics(d.port), "jobs") == Some(0.0),
+    );
     // Still serving the last good values while slurmctld is gone.
     let during = metrics(d.port);
     assert_eq!(family(&during, "squeue_partition_jobs_state"), before);
     let out = script(&["start-ctld"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_until("the jobs collector to recover", Duration::from_secs(90), || {
-        success(&metrics(d.port), "jobs") == Some(1.0)
-    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "the jobs collector to recover",
+        Duration::from_secs(90),
+        || success(&metrics(d.port), "jobs") == Some(1.0),
+    );
 }
 
 #[test]
 fn a_dead_slurmdbd_fails_only_the_accounting_collector() {
     let _c = cluster();
-    let d = daemon(&["--collector.accounting.interval=1s", "--collector.jobs.interval=1s"]);
-    wait_until("accounting to succeed", Duration::from_secs(60), || success(&metrics(d.port), "accounting") == Some(1.0));
+    let d = daemon(&[
+        "--collector.accounting.interval=1s",
+        "--collector.jobs.interval=1s",
+    ]);
+    wait_until("accounting to succeed", Duration::from_secs(60), || {
+        success(&metrics(d.port), "accounting") == Some(1.0)
+    });
     assert!(script(&["stop-dbd"]).status.success());
     wait_until("accounting to fail", Duration::from_secs(120), || {
         let m = metrics(d.port);
         success(&m, "accounting") == Some(0.0) && success(&m, "jobs") == Some(1.0)
     });
     let out = script(&["start-dbd"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_until("accounting to recover", Duration::from_secs(120), || success(&metrics(d.port), "accounting") == Some(1.0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("accounting to recover", Duration::from_secs(120), || {
+        success(&metrics(d.port), "accounting") == Some(1.0)
+    });
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
@@ -215,7 +371,9 @@ fn finished_jobs_are_counted_like_sacct() {
     let _c = cluster();
     let started = now();
     let d = daemon(&["--collector.accounting.interval=1s"]);
-    wait_until("accounting to succeed", Duration::from_secs(60), || success(&metrics(d.port), "accounting") == Some(1.0));
+    wait_until("accounting to succeed", Duration::from_secs(60), || {
+        success(&metrics(d.port), "accounting") == Some(1.0)
+    });
     // Exit codes no other test (or earlier run) uses mark this test's jobs.
     let code = 20 + std::process::id() % 100;
     let (c1, c2) = (format!("exit {code}"), format!("exit {}", code + 1));
@@ -225,11 +383,29 @@ fn finished_jobs_are_counted_like_sacct() {
     for _ in 0..2 {
         sh_ok("sbatch", &["-Q", "-p", "batch", "--wrap", &c2]);
     }
-    let ours = |k: &(String, String, String)| k.2 == format!("{code}:0") || k.2 == format!("{}:0", code + 1);
+    let ours = |k: &(String, String, String)| {
+        k.2 == format!("{code}:0") || k.2 == format!("{}:0", code + 1)
+    };
     let start = chrono_like(started - 5);
     let truth = || {
         let mut m = BTreeMap::new();
-        let out = sh("sacct", &["-a", "-X", "-n", "-P", "-S", &start, "-E", "now", "-s", "CD,F,CA,TO,NF,PR,BF,DL,OOM", "-o", "partition,state,exitcode"]);
+        let out = sh(
+            "sacct",
+            &[
+                "-a",
+                "-X",
+                "-n",
+                "-P",
+                "-S",
+                &start,
+                "-E",
+                "now",
+                "-s",
+                "CD,F,CA,TO,NF,PR,BF,DL,OOM",
+                "-o",
+                "partition,state,exitcode",
+            ],
+        );
         for line in out.lines() {
             let f: Vec<&str> = line.split('|').collect();
             let state = f[1].split(' ').next().unwrap().to_lowercase();
@@ -248,7 +424,13 @@ fn finished_jobs_are_counted_like_sacct() {
     let counted = || {
         let mut got = BTreeMap::new();
         for (k, v) in family(&metrics(d.port), "sacct_terminal_jobs_total") {
-            let get = |n: &str| k.split(&format!("{n}=\"")).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            let get = |n: &str| {
+                k.split(&format!("{n}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
             let key = (get("partition"), get("state"), get("exit_code"));
             if ours(&key) {
                 got.insert(key, v);
@@ -256,17 +438,35 @@ fn finished_jobs_are_counted_like_sacct() {
         }
         got
     };
-    wait_until("the exporter to count what sacct shows", Duration::from_secs(60), || {
-        let (c, t) = (counted(), truth());
-        if c != t {
-            eprintln!("exporter {c:?} sacct {t:?}");
-        }
-        c == t
-    });
+    wait_until(
+        "the exporter to count what sacct shows",
+        Duration::from_secs(60),
+        || {
+            let (c, t) = (counted(), truth());
+            if c != t {
+                eprintln!("exporter {c:?} sacct {t:?}");
+            }
+            c == t
+        },
+    );
     let got = counted();
     eprintln!("counted: {got:?}");
-    assert_eq!(got[&("debug".to_string(), "failed".to_string(), format!("{code}:0"))], 4.0);
-    assert_eq!(got[&("batch".to_string(), "failed".to_string(), format!("{}:0", code + 1))], 2.0);
+    assert_eq!(
+        got[&(
+            "debug".to_string(),
+            "failed".to_string(),
+            format!("{code}:0")
+        )],
+        4.0
+    );
+    assert_eq!(
+        got[&(
+            "batch".to_string(),
+            "failed".to_string(),
+            format!("{}:0", code + 1)
+        )],
+        2.0
+    );
     // Counted once: later queries overlap the same window and must not add.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(counted(), got);
@@ -274,7 +474,10 @@ fn finished_jobs_are_counted_like_sacct() {
 
 /// sacct's -S format, local time.
 fn chrono_like(t: u64) -> String {
-    let out = std::process::Command::new("date").args(["-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%S"]).output().unwrap();
+    let out = std::process::Command::new("date")
+        .args(["-d", &format!("@{t}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -283,7 +486,12 @@ fn bad_input_gets_a_clear_error() {
     let out = exporter().arg("--collector.nope").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown collector \"nope\""));
-    let out = exporter().args(["collect", "--once"]).env("SLURM_CONF", "/nonexistent/slurm.conf").output().unwrap();
+    let out = exporter()
+        .args(["collect", "--once"])
+        .env("SLURM_CONF", "/nonexistent/slurm.conf")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read Slurm configuration /nonexistent/slurm.conf"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read Slurm configuration /nonexistent/slurm.conf"));
 }

@@ -54,7 +54,10 @@ pub fn exit_reason(exit_code: &str) -> &'static str {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl AccountingCollector {
@@ -86,8 +89,12 @@ impl Collector for AccountingCollector {
             ));
         }
         let end = now();
-        let since = *self.counting_since.get_or_insert(end - self.lookback.as_secs() as i64);
-        let start = self.watermark.map_or(since, |w| (w - OVERLAP_SECS).max(since));
+        let since = *self
+            .counting_since
+            .get_or_insert(end - self.lookback.as_secs() as i64);
+        let start = self
+            .watermark
+            .map_or(since, |w| (w - OVERLAP_SECS).max(since));
         if self.conn.is_none() {
             self.conn = Some(DbConnection::open().map_err(|e| e.to_string())?);
         }
@@ -100,7 +107,10 @@ impl Collector for AccountingCollector {
                 return Err(e.to_string());
             }
         };
-        crate::debug!("slurmdbd: {} finished jobs ended in [{start}, {end}]", jobs.len());
+        crate::debug!(
+            "slurmdbd: {} finished jobs ended in [{start}, {end}]",
+            jobs.len()
+        );
         for job in jobs {
             if job.end_time < since || self.seen.contains_key(&job.db_index) {
                 continue;
@@ -115,7 +125,16 @@ impl Collector for AccountingCollector {
             }
             self.seen.insert(job.db_index, job.end_time);
             let reason = exit_reason(&job.exit_code).to_string();
-            bump(&mut self.counts, (job.partition, job.exit_code, reason, job.state.as_str().to_string()), 1.0);
+            bump(
+                &mut self.counts,
+                (
+                    job.partition,
+                    job.exit_code,
+                    reason,
+                    job.state.as_str().to_string(),
+                ),
+                1.0,
+            );
         }
         self.watermark = Some(end);
         // A db_index older than any future window's start cannot come back.

@@ -17,8 +17,16 @@ impl Collector for ControllersCollector {
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let l = &["host", "index"];
-        let mut up = Family::gauge("slurm_controller_up", "1 when the controller answers a ping (a standby answers too)", l);
-        let mut rtt = Family::gauge("slurm_controller_ping_seconds", "Round trip of the last ping to the controller", l);
+        let mut up = Family::gauge(
+            "slurm_controller_up",
+            "1 when the controller answers a ping (a standby answers too)",
+            l,
+        );
+        let mut rtt = Family::gauge(
+            "slurm_controller_ping_seconds",
+            "Round trip of the last ping to the controller",
+            l,
+        );
         for (i, host) in sources.config().control_machines.iter().enumerate() {
             let index = i.to_string();
             let t0 = Instant::now();

@@ -52,7 +52,10 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<String, St
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("{program} {} timed out after {timeout:?}", args.join(" ")));
+            return Err(format!(
+                "{program} {} timed out after {timeout:?}",
+                args.join(" ")
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -91,7 +94,15 @@ pub fn partition_info(partitions: &str, limits: &str) -> Result<Family, String> 
     let mut f = Family::gauge(
         "azslurm_partition_info",
         "Partition specs for cluster and available nodecount for each partitions",
-        &["partition", "nodelist", "vm_size", "azure_count", "ncpus", "ngpus", "memory_gib"],
+        &[
+            "partition",
+            "nodelist",
+            "vm_size",
+            "azure_count",
+            "ncpus",
+            "ngpus",
+            "memory_gib",
+        ],
     );
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -104,7 +115,12 @@ pub fn partition_info(partitions: &str, limits: &str) -> Result<Family, String> 
         let azure = num(&row["family_available_count"]).min(num(&row["regional_available_count"]));
         // "memory::4.00g" -> "4.00"
         let mem = text(&row["memgb"]);
-        let mem = mem.rsplit(':').next().unwrap_or("").trim_end_matches(['g', 'G']).to_string();
+        let mem = mem
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['g', 'G'])
+            .to_string();
         let nodelist = nodelists.get(&array).cloned().unwrap_or_default();
         f.add(
             &[
@@ -136,7 +152,11 @@ impl Collector for CycleCloudCollector {
             out.push(partition_info(&parts, &limits)?);
         }
         if Path::new(&self.jetpack).exists() {
-            let region = run(&self.jetpack, &["config", "azure.metadata.compute.location", "None"], TIMEOUT)?;
+            let region = run(
+                &self.jetpack,
+                &["config", "azure.metadata.compute.location", "None"],
+                TIMEOUT,
+            )?;
             let mut f = Family::gauge("jetpack_cluster_info", "Cluster Metadata", &["region"]);
             f.add(&[region.trim()], 1.0);
             out.push(f);
@@ -151,13 +171,22 @@ mod tests {
 
     #[test]
     fn joins_partitions_and_limits() {
-        let parts = "# comment\nPartitionName=hpc\nNodename=hpc-[1-4]\nPartitionName=htc\nNodename=htc-1\n";
+        let parts =
+            "# comment\nPartitionName=hpc\nNodename=hpc-[1-4]\nPartitionName=htc\nNodename=htc-1\n";
         let limits = r#"[{"nodearray":"hpc","vm_size":"Standard_HB120rs_v3","available_count":"4","family_available_count":"10","regional_available_count":"8","ncpus":120,"ngpus":0,"memgb":"memory::448.00g"}]"#;
         let f = partition_info(parts, limits).unwrap();
         assert_eq!(f.samples.len(), 1);
         assert_eq!(
             f.samples[0].label_values,
-            vec!["hpc", "hpc-[1-4]", "Standard_HB120rs_v3", "8", "120", "0", "448.00"]
+            vec![
+                "hpc",
+                "hpc-[1-4]",
+                "Standard_HB120rs_v3",
+                "8",
+                "120",
+                "0",
+                "448.00"
+            ]
         );
         assert_eq!(f.samples[0].value, 4.0);
         assert!(partition_info(parts, "not json").is_err());
@@ -165,9 +194,14 @@ mod tests {
 
     #[test]
     fn run_enforces_deadline_and_exit_status() {
-        assert_eq!(run("/bin/echo", &["eastus"], TIMEOUT).unwrap().trim(), "eastus");
+        assert_eq!(
+            run("/bin/echo", &["eastus"], TIMEOUT).unwrap().trim(),
+            "eastus"
+        );
         assert!(run("/bin/false", &[], TIMEOUT).is_err());
-        assert!(run("/bin/sleep", &["5"], Duration::from_millis(200)).unwrap_err().contains("timed out"));
+        assert!(run("/bin/sleep", &["5"], Duration::from_millis(200))
+            .unwrap_err()
+            .contains("timed out"));
         assert!(run("/nonexistent", &[], TIMEOUT).is_err());
     }
 }

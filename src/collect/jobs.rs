@@ -64,9 +64,16 @@ impl Collector for JobsCollector {
                 if state == JobState::Pending {
                     bump(&mut reasons, (part.to_string(), job.reason()), n);
                 }
-                if matches!(state, JobState::Pending | JobState::Running | JobState::Suspended) {
+                if matches!(
+                    state,
+                    JobState::Pending | JobState::Running | JobState::Suspended
+                ) {
                     bump(&mut cpus, (part.to_string(), name), res.cpus as f64 * n);
-                    bump(&mut mem, (part.to_string(), name), res.memory_bytes as f64 * n);
+                    bump(
+                        &mut mem,
+                        (part.to_string(), name),
+                        res.memory_bytes as f64 * n,
+                    );
                     bump(&mut gpus, (part.to_string(), name), res.gpus as f64 * n);
                 }
             }
@@ -92,7 +99,11 @@ impl Collector for JobsCollector {
         }
         out.push(f);
 
-        let mut f = Family::gauge("slurm_jobs", "Jobs (array tasks counted singly) by state", &["state"]);
+        let mut f = Family::gauge(
+            "slurm_jobs",
+            "Jobs (array tasks counted singly) by state",
+            &["state"],
+        );
         for (s, v) in &by_state {
             f.add(&[*s], *v);
         }
@@ -109,9 +120,21 @@ impl Collector for JobsCollector {
         out.push(f);
 
         for (name, help, map) in [
-            ("slurm_partition_job_cpus", "CPUs requested by pending jobs and allocated to running or suspended jobs", &cpus),
-            ("slurm_partition_job_memory_bytes", "Memory requested by pending jobs and allocated to running or suspended jobs", &mem),
-            ("slurm_partition_job_gpus", "GPUs requested by pending jobs and allocated to running or suspended jobs", &gpus),
+            (
+                "slurm_partition_job_cpus",
+                "CPUs requested by pending jobs and allocated to running or suspended jobs",
+                &cpus,
+            ),
+            (
+                "slurm_partition_job_memory_bytes",
+                "Memory requested by pending jobs and allocated to running or suspended jobs",
+                &mem,
+            ),
+            (
+                "slurm_partition_job_gpus",
+                "GPUs requested by pending jobs and allocated to running or suspended jobs",
+                &gpus,
+            ),
         ] {
             let mut f = Family::gauge(name, help, &["partition", "state"]);
             for ((p, s), v) in map {

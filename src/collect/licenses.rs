@@ -15,7 +15,11 @@ impl Collector for LicensesCollector {
         let mut lic = slurm::load_licenses().map_err(|e| e.to_string())?;
         lic.sort_by(|a, b| a.name.cmp(&b.name));
         let l = &["license"];
-        let mut count = Family::gauge("slurm_license_configured", "Licenses configured (Licenses= or remote)", l);
+        let mut count = Family::gauge(
+            "slurm_license_configured",
+            "Licenses configured (Licenses= or remote)",
+            l,
+        );
         let mut used = Family::gauge("slurm_license_in_use", "Licenses held by running jobs", l);
         let mut free = Family::gauge("slurm_license_free", "Licenses available to new jobs", l);
         let mut resv = Family::gauge("slurm_license_reserved", "Licenses held by reservations", l);

@@ -66,11 +66,15 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
         "jobs" => Box::new(jobs::JobsCollector),
         "nodes" => Box::new(nodes::NodesCollector),
         "partitions" => Box::new(partitions::PartitionsCollector),
-        "scheduler" => Box::new(scheduler::SchedulerCollector { per_user: opts.scheduler_rpc_users }),
+        "scheduler" => Box::new(scheduler::SchedulerCollector {
+            per_user: opts.scheduler_rpc_users,
+        }),
         "controllers" => Box::new(controllers::ControllersCollector),
         "licenses" => Box::new(licenses::LicensesCollector),
         "reservations" => Box::new(reservations::ReservationsCollector),
-        "accounting" => Box::new(accounting::AccountingCollector::new(opts.accounting_lookback)),
+        "accounting" => Box::new(accounting::AccountingCollector::new(
+            opts.accounting_lookback,
+        )),
         "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
             opts.azslurm_path.clone(),
             opts.jetpack_path.clone(),

@@ -15,7 +15,11 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub fn cpu_split(node: &Node) -> (u32, u32, u32) {
     let total = node.cpus();
     let alloc = node.alloc_cpus().min(total);
-    let idle = if node.state().schedulable() { total - alloc } else { 0 };
+    let idle = if node.state().schedulable() {
+        total - alloc
+    } else {
+        0
+    };
     (alloc, idle, total - alloc - idle)
 }
 
@@ -29,14 +33,39 @@ impl Collector for NodesCollector {
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let l = &["node"];
         let mut cpus = Family::gauge("slurm_node_cpus", "Configured CPUs of a node", l);
-        let mut cpus_alloc = Family::gauge("slurm_node_cpus_alloc", "CPUs of a node allocated to jobs", l);
-        let mut cpus_idle = Family::gauge("slurm_node_cpus_idle", "CPUs of a schedulable node not allocated", l);
-        let mut mem = Family::gauge("slurm_node_memory_bytes", "Configured memory (RealMemory) of a node", l);
-        let mut mem_alloc = Family::gauge("slurm_node_memory_alloc_bytes", "Memory of a node allocated to jobs", l);
-        let mut mem_free = Family::gauge("slurm_node_memory_free_bytes", "Free memory a node's slurmd reported", l);
-        let mut load = Family::gauge("slurm_node_cpu_load", "CPU load a node's slurmd reported", l);
+        let mut cpus_alloc = Family::gauge(
+            "slurm_node_cpus_alloc",
+            "CPUs of a node allocated to jobs",
+            l,
+        );
+        let mut cpus_idle = Family::gauge(
+            "slurm_node_cpus_idle",
+            "CPUs of a schedulable node not allocated",
+            l,
+        );
+        let mut mem = Family::gauge(
+            "slurm_node_memory_bytes",
+            "Configured memory (RealMemory) of a node",
+            l,
+        );
+        let mut mem_alloc = Family::gauge(
+            "slurm_node_memory_alloc_bytes",
+            "Memory of a node allocated to jobs",
+            l,
+        );
+        let mut mem_free = Family::gauge(
+            "slurm_node_memory_free_bytes",
+            "Free memory a node's slurmd reported",
+            l,
+        );
+        let mut load = Family::gauge(
+            "slurm_node_cpu_load",
+            "CPU load a node's slurmd reported",
+            l,
+        );
         let mut gpus = Family::gauge("slurm_node_gpus", "Configured GPUs (gres/gpu) of a node", l);
-        let mut gpus_alloc = Family::gauge("slurm_node_gpus_alloc", "GPUs of a node in use by jobs", l);
+        let mut gpus_alloc =
+            Family::gauge("slurm_node_gpus_alloc", "GPUs of a node in use by jobs", l);
         let mut info = Family::info(
             "slurm_node_info",
             "Node state (as sinfo's long state) and down/drain reason",
@@ -81,9 +110,15 @@ impl Collector for NodesCollector {
             g_total += g;
             g_alloc += ga;
         }
-        out.extend([cpus, cpus_alloc, cpus_idle, mem, mem_alloc, mem_free, load, gpus, gpus_alloc, info]);
+        out.extend([
+            cpus, cpus_alloc, cpus_idle, mem, mem_alloc, mem_free, load, gpus, gpus_alloc, info,
+        ]);
 
-        let mut f = Family::gauge("slurm_nodes", "Nodes by state (sinfo's long state)", &["state"]);
+        let mut f = Family::gauge(
+            "slurm_nodes",
+            "Nodes by state (sinfo's long state)",
+            &["state"],
+        );
         for (s, v) in &by_state {
             f.add(&[*s], *v);
         }
@@ -94,16 +129,28 @@ impl Collector for NodesCollector {
         }
         out.push(f);
 
-        let mut f = Family::gauge("slurm_cluster_cpus", "CPUs of the cluster: alloc, idle, other (unavailable), total", &["state"]);
+        let mut f = Family::gauge(
+            "slurm_cluster_cpus",
+            "CPUs of the cluster: alloc, idle, other (unavailable), total",
+            &["state"],
+        );
         f.add(&["alloc"], c_alloc)
             .add(&["idle"], c_idle)
             .add(&["other"], c_other)
             .add(&["total"], c_alloc + c_idle + c_other);
         out.push(f);
-        let mut f = Family::gauge("slurm_cluster_memory_bytes", "Memory of the cluster: alloc, total", &["state"]);
+        let mut f = Family::gauge(
+            "slurm_cluster_memory_bytes",
+            "Memory of the cluster: alloc, total",
+            &["state"],
+        );
         f.add(&["alloc"], m_alloc).add(&["total"], m_total);
         out.push(f);
-        let mut f = Family::gauge("slurm_cluster_gpus", "GPUs of the cluster: alloc, total", &["state"]);
+        let mut f = Family::gauge(
+            "slurm_cluster_gpus",
+            "GPUs of the cluster: alloc, total",
+            &["state"],
+        );
         f.add(&["alloc"], g_alloc).add(&["total"], g_total);
         out.push(f);
         Ok(())

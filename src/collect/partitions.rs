@@ -39,7 +39,10 @@ impl Collector for PartitionsCollector {
                     "" => "none",
                     r => r,
                 };
-                groups.entry((part.name(), state.cyclecloud(), reason)).or_default().push(node.name());
+                groups
+                    .entry((part.name(), state.cyclecloud(), reason))
+                    .or_default()
+                    .push(node.name());
                 let (a, i, o) = cpu_split(&node);
                 t.cpus[0] += a as f64;
                 t.cpus[1] += i as f64;
@@ -58,7 +61,15 @@ impl Collector for PartitionsCollector {
             &["node_list", "partition", "state", "reason"],
         );
         for ((part, state, reason), names) in &groups {
-            f.add(&[hostlist::compress(names.iter().copied()).as_str(), part, state, reason], names.len() as f64);
+            f.add(
+                &[
+                    hostlist::compress(names.iter().copied()).as_str(),
+                    part,
+                    state,
+                    reason,
+                ],
+                names.len() as f64,
+            );
         }
         out.push(f);
 
@@ -67,10 +78,26 @@ impl Collector for PartitionsCollector {
             "Partition state, whether it is the default, and its nodes",
             &["partition", "state", "default", "nodes"],
         );
-        let mut max_time = Family::gauge("slurm_partition_max_time_seconds", "MaxTime of a partition (absent: unlimited)", &["partition"]);
-        let mut total_cpus = Family::gauge("slurm_partition_total_cpus", "CPUs slurmctld counts for the partition", &["partition"]);
+        let mut max_time = Family::gauge(
+            "slurm_partition_max_time_seconds",
+            "MaxTime of a partition (absent: unlimited)",
+            &["partition"],
+        );
+        let mut total_cpus = Family::gauge(
+            "slurm_partition_total_cpus",
+            "CPUs slurmctld counts for the partition",
+            &["partition"],
+        );
         for p in sources.partitions().iter() {
-            info.add(&[p.name(), p.state(), if p.is_default() { "true" } else { "false" }, p.nodes()], 1.0);
+            info.add(
+                &[
+                    p.name(),
+                    p.state(),
+                    if p.is_default() { "true" } else { "false" },
+                    p.nodes(),
+                ],
+                1.0,
+            );
             if let Some(m) = p.max_time_minutes() {
                 max_time.add(&[p.name()], m as f64 * 60.0);
             }
@@ -79,17 +106,35 @@ impl Collector for PartitionsCollector {
         out.extend([info, max_time, total_cpus]);
 
         let l = &["partition", "state"];
-        let mut cpus = Family::gauge("slurm_partition_cpus", "CPUs of a partition's nodes: alloc, idle, other, total", l);
-        let mut mem = Family::gauge("slurm_partition_memory_bytes", "Memory of a partition's nodes: alloc, total", l);
-        let mut gpus = Family::gauge("slurm_partition_gpus", "GPUs of a partition's nodes: alloc, total", l);
-        let mut nodes = Family::gauge("slurm_partition_nodes", "Nodes of a partition by state (sinfo's long state)", l);
+        let mut cpus = Family::gauge(
+            "slurm_partition_cpus",
+            "CPUs of a partition's nodes: alloc, idle, other, total",
+            l,
+        );
+        let mut mem = Family::gauge(
+            "slurm_partition_memory_bytes",
+            "Memory of a partition's nodes: alloc, total",
+            l,
+        );
+        let mut gpus = Family::gauge(
+            "slurm_partition_gpus",
+            "GPUs of a partition's nodes: alloc, total",
+            l,
+        );
+        let mut nodes = Family::gauge(
+            "slurm_partition_nodes",
+            "Nodes of a partition by state (sinfo's long state)",
+            l,
+        );
         for (part, t) in &totals {
             cpus.add(&[*part, "alloc"], t.cpus[0])
                 .add(&[*part, "idle"], t.cpus[1])
                 .add(&[*part, "other"], t.cpus[2])
                 .add(&[*part, "total"], t.cpus.iter().sum());
-            mem.add(&[*part, "alloc"], t.mem[0]).add(&[*part, "total"], t.mem[1]);
-            gpus.add(&[*part, "alloc"], t.gpus[0]).add(&[*part, "total"], t.gpus[1]);
+            mem.add(&[*part, "alloc"], t.mem[0])
+                .add(&[*part, "total"], t.mem[1]);
+            gpus.add(&[*part, "alloc"], t.gpus[0])
+                .add(&[*part, "total"], t.gpus[1]);
             for (s, v) in &t.nodes {
                 nodes.add(&[*part, s], *v);
             }

@@ -110,10 +110,26 @@ impl Collector for SchedulerCollector {
         let bf_mean = mean(s.bf_cycle_sum as f64, s.bf_cycle_counter);
 
         // The CycleCloud exporter's names, kept for its dashboards.
-        out.push(g("sdiag_server_thread_count", "Number of server threads currently active in slurmctld", s.server_thread_count as f64));
-        out.push(g("sdiag_agent_queue_size", "Number of outgoing RPC requests queued for compute nodes", s.agent_queue_size as f64));
-        out.push(g("sdiag_dbd_agent_queue_size", "Number of messages queued for Slurm database daemon", s.dbd_agent_queue_size as f64));
-        let mut f = Family::gauge("sdiag_main_cycle_time_us", "Main scheduling cycle time in microseconds by type", &["type"]);
+        out.push(g(
+            "sdiag_server_thread_count",
+            "Number of server threads currently active in slurmctld",
+            s.server_thread_count as f64,
+        ));
+        out.push(g(
+            "sdiag_agent_queue_size",
+            "Number of outgoing RPC requests queued for compute nodes",
+            s.agent_queue_size as f64,
+        ));
+        out.push(g(
+            "sdiag_dbd_agent_queue_size",
+            "Number of messages queued for Slurm database daemon",
+            s.dbd_agent_queue_size as f64,
+        ));
+        let mut f = Family::gauge(
+            "sdiag_main_cycle_time_us",
+            "Main scheduling cycle time in microseconds by type",
+            &["type"],
+        );
         f.add(&["last"], s.schedule_cycle_last as f64)
             .add(&["max"], s.schedule_cycle_max as f64)
             .add(&["mean"], main_mean.floor());
@@ -125,46 +141,198 @@ impl Collector for SchedulerCollector {
         ));
 
         out.extend([
-            g("slurm_scheduler_threads", "Server threads active in slurmctld", s.server_thread_count as f64),
-            g("slurm_scheduler_agent_queue_size", "Outgoing RPCs queued for compute nodes", s.agent_queue_size as f64),
-            g("slurm_scheduler_agents", "Agents active in slurmctld", s.agent_count as f64),
-            g("slurm_scheduler_agent_threads", "Agent threads active in slurmctld", s.agent_thread_count as f64),
-            g("slurm_scheduler_dbd_agent_queue_size", "Messages queued for slurmdbd", s.dbd_agent_queue_size as f64),
-            g("slurm_scheduler_gettimeofday_latency_seconds", "Latency of gettimeofday() in slurmctld", s.gettimeofday_latency as f64 * us),
-            g("slurm_scheduler_cycle_last_seconds", "Duration of the last main scheduling cycle", s.schedule_cycle_last as f64 * us),
-            g("slurm_scheduler_cycle_max_seconds", "Longest main scheduling cycle since the statistics were reset", s.schedule_cycle_max as f64 * us),
-            g("slurm_scheduler_cycle_mean_seconds", "Mean main scheduling cycle since the statistics were reset", main_mean * us),
-            c("slurm_scheduler_cycles_total", "Main scheduling cycles since the statistics were reset", s.schedule_cycle_counter as f64),
-            g("slurm_scheduler_cycle_mean_depth", "Mean jobs examined per main scheduling cycle", mean(s.schedule_cycle_depth as f64, s.schedule_cycle_counter)),
-            g("slurm_scheduler_queue_length", "Jobs in the main scheduler's last queue", s.schedule_queue_len as f64),
-            c("slurm_scheduler_jobs_submitted_total", "Jobs submitted since the statistics were reset", s.jobs_submitted as f64),
-            c("slurm_scheduler_jobs_started_total", "Jobs started since the statistics were reset", s.jobs_started as f64),
-            c("slurm_scheduler_jobs_completed_total", "Jobs completed since the statistics were reset", s.jobs_completed as f64),
-            c("slurm_scheduler_jobs_canceled_total", "Jobs canceled since the statistics were reset", s.jobs_canceled as f64),
-            c("slurm_scheduler_jobs_failed_total", "Jobs failed since the statistics were reset", s.jobs_failed as f64),
-            g("slurm_scheduler_stats_reset_timestamp_seconds", "When slurmctld last reset these statistics", s.req_time_start as f64),
-            c("slurm_backfill_jobs_total", "Jobs started by backfill since the statistics were reset", s.bf_backfilled_jobs as f64),
-            c("slurm_backfill_het_jobs_total", "Heterogeneous job components started by backfill since the reset", s.bf_backfilled_het_jobs as f64),
-            g("slurm_backfill_last_jobs", "Jobs started by backfill since the last slurmctld start", s.bf_last_backfilled_jobs as f64),
-            c("slurm_backfill_cycles_total", "Backfill cycles since the statistics were reset", s.bf_cycle_counter as f64),
-            g("slurm_backfill_cycle_last_seconds", "Duration of the last backfill cycle", s.bf_cycle_last as f64 * us),
-            g("slurm_backfill_cycle_max_seconds", "Longest backfill cycle since the reset", s.bf_cycle_max as f64 * us),
-            g("slurm_backfill_cycle_mean_seconds", "Mean backfill cycle since the reset", bf_mean * us),
-            g("slurm_backfill_last_depth", "Jobs considered in the last backfill cycle", s.bf_last_depth as f64),
-            g("slurm_backfill_last_depth_try", "Jobs tried in the last backfill cycle", s.bf_last_depth_try as f64),
-            g("slurm_backfill_depth_mean", "Mean jobs considered per backfill cycle", mean(s.bf_depth_sum as f64, s.bf_cycle_counter)),
-            g("slurm_backfill_depth_try_mean", "Mean jobs tried per backfill cycle", mean(s.bf_depth_try_sum as f64, s.bf_cycle_counter)),
-            g("slurm_backfill_queue_length", "Jobs in the last backfill queue", s.bf_queue_len as f64),
-            g("slurm_backfill_queue_length_mean", "Mean backfill queue length", mean(s.bf_queue_len_sum as f64, s.bf_cycle_counter)),
-            g("slurm_backfill_table_size", "Time slots in the last backfill table", s.bf_table_size as f64),
-            g("slurm_backfill_table_size_mean", "Mean backfill table size", mean(s.bf_table_size_sum as f64, s.bf_cycle_counter)),
-            g("slurm_backfill_active", "1 while a backfill cycle runs", if s.bf_active { 1.0 } else { 0.0 }),
-            g("slurm_backfill_last_cycle_timestamp_seconds", "When the last backfill cycle ran", s.bf_when_last_cycle as f64),
+            g(
+                "slurm_scheduler_threads",
+                "Server threads active in slurmctld",
+                s.server_thread_count as f64,
+            ),
+            g(
+                "slurm_scheduler_agent_queue_size",
+                "Outgoing RPCs queued for compute nodes",
+                s.agent_queue_size as f64,
+            ),
+            g(
+                "slurm_scheduler_agents",
+                "Agents active in slurmctld",
+                s.agent_count as f64,
+            ),
+            g(
+                "slurm_scheduler_agent_threads",
+                "Agent threads active in slurmctld",
+                s.agent_thread_count as f64,
+            ),
+            g(
+                "slurm_scheduler_dbd_agent_queue_size",
+                "Messages queued for slurmdbd",
+                s.dbd_agent_queue_size as f64,
+            ),
+            g(
+                "slurm_scheduler_gettimeofday_latency_seconds",
+                "Latency of gettimeofday() in slurmctld",
+                s.gettimeofday_latency as f64 * us,
+            ),
+            g(
+                "slurm_scheduler_cycle_last_seconds",
+                "Duration of the last main scheduling cycle",
+                s.schedule_cycle_last as f64 * us,
+            ),
+            g(
+                "slurm_scheduler_cycle_max_seconds",
+                "Longest main scheduling cycle since the statistics were reset",
+                s.schedule_cycle_max as f64 * us,
+            ),
+            g(
+                "slurm_scheduler_cycle_mean_seconds",
+                "Mean main scheduling cycle since the statistics were reset",
+                main_mean * us,
+            ),
+            c(
+                "slurm_scheduler_cycles_total",
+                "Main scheduling cycles since the statistics were reset",
+                s.schedule_cycle_counter as f64,
+            ),
+            g(
+                "slurm_scheduler_cycle_mean_depth",
+                "Mean jobs examined per main scheduling cycle",
+                mean(s.schedule_cycle_depth as f64, s.schedule_cycle_counter),
+            ),
+            g(
+                "slurm_scheduler_queue_length",
+                "Jobs in the main scheduler's last queue",
+                s.schedule_queue_len as f64,
+            ),
+            c(
+                "slurm_scheduler_jobs_submitted_total",
+                "Jobs submitted since the statistics were reset",
+                s.jobs_submitted as f64,
+            ),
+            c(
+                "slurm_scheduler_jobs_started_total",
+                "Jobs started since the statistics were reset",
+                s.jobs_started as f64,
+            ),
+            c(
+                "slurm_scheduler_jobs_completed_total",
+                "Jobs completed since the statistics were reset",
+                s.jobs_completed as f64,
+            ),
+            c(
+                "slurm_scheduler_jobs_canceled_total",
+                "Jobs canceled since the statistics were reset",
+                s.jobs_canceled as f64,
+            ),
+            c(
+                "slurm_scheduler_jobs_failed_total",
+                "Jobs failed since the statistics were reset",
+                s.jobs_failed as f64,
+            ),
+            g(
+                "slurm_scheduler_stats_reset_timestamp_seconds",
+                "When slurmctld last reset these statistics",
+                s.req_time_start as f64,
+            ),
+            c(
+                "slurm_backfill_jobs_total",
+                "Jobs started by backfill since the statistics were reset",
+                s.bf_backfilled_jobs as f64,
+            ),
+            c(
+                "slurm_backfill_het_jobs_total",
+                "Heterogeneous job components started by backfill since the reset",
+                s.bf_backfilled_het_jobs as f64,
+            ),
+            g(
+                "slurm_backfill_last_jobs",
+                "Jobs started by backfill since the last slurmctld start",
+                s.bf_last_backfilled_jobs as f64,
+            ),
+            c(
+                "slurm_backfill_cycles_total",
+                "Backfill cycles since the statistics were reset",
+                s.bf_cycle_counter as f64,
+            ),
+            g(
+                "slurm_backfill_cycle_last_seconds",
+                "Duration of the last backfill cycle",
+                s.bf_cycle_last as f64 * us,
+            ),
+            g(
+                "slurm_backfill_cycle_max_seconds",
+                "Longest backfill cycle since the reset",
+                s.bf_cycle_max as f64 * us,
+            ),
+            g(
+                "slurm_backfill_cycle_mean_seconds",
+                "Mean backfill cycle since the reset",
+                bf_mean * us,
+            ),
+            g(
+                "slurm_backfill_last_depth",
+                "Jobs considered in the last backfill cycle",
+                s.bf_last_depth as f64,
+            ),
+            g(
+                "slurm_backfill_last_depth_try",
+                "Jobs tried in the last backfill cycle",
+                s.bf_last_depth_try as f64,
+            ),
+            g(
+                "slurm_backfill_depth_mean",
+                "Mean jobs considered per backfill cycle",
+                mean(s.bf_depth_sum as f64, s.bf_cycle_counter),
+            ),
+            g(
+                "slurm_backfill_depth_try_mean",
+                "Mean jobs tried per backfill cycle",
+                mean(s.bf_depth_try_sum as f64, s.bf_cycle_counter),
+            ),
+            g(
+                "slurm_backfill_queue_length",
+                "Jobs in the last backfill queue",
+                s.bf_queue_len as f64,
+            ),
+            g(
+                "slurm_backfill_queue_length_mean",
+                "Mean backfill queue length",
+                mean(s.bf_queue_len_sum as f64, s.bf_cycle_counter),
+            ),
+            g(
+                "slurm_backfill_table_size",
+                "Time slots in the last backfill table",
+                s.bf_table_size as f64,
+            ),
+            g(
+                "slurm_backfill_table_size_mean",
+                "Mean backfill table size",
+                mean(s.bf_table_size_sum as f64, s.bf_cycle_counter),
+            ),
+            g(
+                "slurm_backfill_active",
+                "1 while a backfill cycle runs",
+                if s.bf_active { 1.0 } else { 0.0 },
+            ),
+            g(
+                "slurm_backfill_last_cycle_timestamp_seconds",
+                "When the last backfill cycle ran",
+                s.bf_when_last_cycle as f64,
+            ),
         ]);
 
-        let mut calls = Family::counter("slurm_rpc_calls_total", "RPCs slurmctld received, by message type", &["rpc"]);
-        let mut time = Family::counter("slurm_rpc_time_seconds_total", "Time slurmctld spent in RPCs, by message type", &["rpc"]);
-        let mut rows: Vec<_> = s.rpc_by_type.iter().map(|r| (rpc_name(r.id), r.count, r.time_us)).collect();
+        let mut calls = Family::counter(
+            "slurm_rpc_calls_total",
+            "RPCs slurmctld received, by message type",
+            &["rpc"],
+        );
+        let mut time = Family::counter(
+            "slurm_rpc_time_seconds_total",
+            "Time slurmctld spent in RPCs, by message type",
+            &["rpc"],
+        );
+        let mut rows: Vec<_> = s
+            .rpc_by_type
+            .iter()
+            .map(|r| (rpc_name(r.id), r.count, r.time_us))
+            .collect();
         rows.sort();
         rows.dedup_by(|a, b| a.0 == b.0);
         for (name, count, t) in rows {
@@ -175,11 +343,19 @@ impl Collector for SchedulerCollector {
 
         if self.per_user {
             let mut users = s.rpc_by_user.clone();
-            users.sort_by(|a, b| b.count.cmp(&a.count));
+            users.sort_by_key(|u| std::cmp::Reverse(u.count));
             users.truncate(MAX_RPC_USERS);
             users.sort_by_key(|u| u.id);
-            let mut calls = Family::counter("slurm_rpc_user_calls_total", "RPCs slurmctld received, by user id (top users only)", &["uid"]);
-            let mut time = Family::counter("slurm_rpc_user_time_seconds_total", "Time slurmctld spent in RPCs, by user id (top users only)", &["uid"]);
+            let mut calls = Family::counter(
+                "slurm_rpc_user_calls_total",
+                "RPCs slurmctld received, by user id (top users only)",
+                &["uid"],
+            );
+            let mut time = Family::counter(
+                "slurm_rpc_user_time_seconds_total",
+                "Time slurmctld spent in RPCs, by user id (top users only)",
+                &["uid"],
+            );
             for u in users {
                 let uid = u.id.to_string();
                 calls.add(&[uid.as_str()], u.count as f64);

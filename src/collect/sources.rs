@@ -53,7 +53,11 @@ struct Slot<T> {
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Slot { value: None, tried_in: 0, error: None }
+        Slot {
+            value: None,
+            tried_in: 0,
+            error: None,
+        }
     }
 }
 
@@ -80,16 +84,27 @@ impl Sources {
         let cycle = self.cycle;
         match need {
             Source::Jobs => {
-                let (slot, n, u) = (&mut self.jobs, &mut self.rpcs.jobs, &mut self.rpcs.jobs_unchanged);
+                let (slot, n, u) = (
+                    &mut self.jobs,
+                    &mut self.rpcs.jobs,
+                    &mut self.rpcs.jobs_unchanged,
+                );
                 incremental(slot, cycle, n, u, Jobs::load, Jobs::last_update)
             }
             Source::Nodes => {
-                let (slot, n, u) = (&mut self.nodes, &mut self.rpcs.nodes, &mut self.rpcs.nodes_unchanged);
+                let (slot, n, u) = (
+                    &mut self.nodes,
+                    &mut self.rpcs.nodes,
+                    &mut self.rpcs.nodes_unchanged,
+                );
                 incremental(slot, cycle, n, u, Nodes::load, Nodes::last_update)
             }
             Source::Partitions => {
-                let (slot, n, u) =
-                    (&mut self.partitions, &mut self.rpcs.partitions, &mut self.rpcs.partitions_unchanged);
+                let (slot, n, u) = (
+                    &mut self.partitions,
+                    &mut self.rpcs.partitions,
+                    &mut self.rpcs.partitions_unchanged,
+                );
                 incremental(slot, cycle, n, u, Partitions::load, Partitions::last_update)
             }
             Source::Stats => {
@@ -100,7 +115,9 @@ impl Sources {
                 })
             }
             Source::Config => {
-                let fresh = self.config_loaded_at.is_some_and(|t| t.elapsed() < CONFIG_MAX_AGE);
+                let fresh = self
+                    .config_loaded_at
+                    .is_some_and(|t| t.elapsed() < CONFIG_MAX_AGE);
                 if fresh && self.config.value.is_some() {
                     return Ok(());
                 }
@@ -118,19 +135,34 @@ impl Sources {
     }
 
     pub fn jobs(&self) -> &Jobs {
-        self.jobs.value.as_ref().expect("jobs not loaded: declare Source::Jobs")
+        self.jobs
+            .value
+            .as_ref()
+            .expect("jobs not loaded: declare Source::Jobs")
     }
     pub fn nodes(&self) -> &Nodes {
-        self.nodes.value.as_ref().expect("nodes not loaded: declare Source::Nodes")
+        self.nodes
+            .value
+            .as_ref()
+            .expect("nodes not loaded: declare Source::Nodes")
     }
     pub fn partitions(&self) -> &Partitions {
-        self.partitions.value.as_ref().expect("partitions not loaded: declare Source::Partitions")
+        self.partitions
+            .value
+            .as_ref()
+            .expect("partitions not loaded: declare Source::Partitions")
     }
     pub fn stats(&self) -> &SchedulerStats {
-        self.stats.value.as_ref().expect("stats not loaded: declare Source::Stats")
+        self.stats
+            .value
+            .as_ref()
+            .expect("stats not loaded: declare Source::Stats")
     }
     pub fn config(&self) -> &Config {
-        self.config.value.as_ref().expect("config not loaded: declare Source::Config")
+        self.config
+            .value
+            .as_ref()
+            .expect("config not loaded: declare Source::Config")
     }
     /// The configuration if it was ever loaded (no RPC).
     pub fn config_if_loaded(&self) -> Option<&Config> {

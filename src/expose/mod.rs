@@ -7,7 +7,8 @@ pub mod openmetrics;
 pub mod text;
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Which format a scrape gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,9 @@ impl Format {
     /// Picks the format from an Accept header by q-value: OpenMetrics only
     /// when the client prefers it over text (Prometheus sends both).
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text };
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
         let mut best_om = -1.0f32;
         let mut best_text = -1.0f32;
         for item in accept.split(',') {
@@ -68,12 +71,18 @@ mod tests {
     fn negotiation_follows_q_values() {
         let prom = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
-        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(
             Format::negotiate(Some("application/openmetrics-text;q=0.1,text/plain;q=0.9")),
             Format::Text
         );
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text")), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text")),
+            Format::OpenMetrics
+        );
     }
 }

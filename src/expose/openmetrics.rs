@@ -10,7 +10,10 @@ pub fn write(families: &[&Family], out: &mut Vec<u8>) {
             continue;
         }
         let (base, kind): (&str, &[u8]) = match f.kind {
-            Kind::Counter => (f.name.strip_suffix("_total").unwrap_or(&f.name), b" counter\n"),
+            Kind::Counter => (
+                f.name.strip_suffix("_total").unwrap_or(&f.name),
+                b" counter\n",
+            ),
             Kind::Info => (f.name.strip_suffix("_info").unwrap_or(&f.name), b" info\n"),
             Kind::Gauge => (&f.name, b" gauge\n"),
         };

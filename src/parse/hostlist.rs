@@ -10,7 +10,9 @@ pub fn compress<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let mut plain: Vec<&str> = Vec::new();
     let mut parsed: Vec<(&str, &str)> = Vec::new();
     for name in names {
-        let digits_at = name.rfind(|c: char| !c.is_ascii_digit()).map_or(0, |i| i + 1);
+        let digits_at = name
+            .rfind(|c: char| !c.is_ascii_digit())
+            .map_or(0, |i| i + 1);
         let (prefix, digits) = name.split_at(digits_at);
         if digits.is_empty() || digits.len() > 18 {
             plain.push(name);
@@ -28,9 +30,14 @@ pub fn compress<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let mut groups: BTreeMap<(&str, usize), Vec<u64>> = BTreeMap::new();
     for (prefix, digits) in parsed {
         let fixed = digits.len() > 1 && digits.starts_with('0')
-            || padded.get(prefix).is_some_and(|w| w.contains(&digits.len()));
+            || padded
+                .get(prefix)
+                .is_some_and(|w| w.contains(&digits.len()));
         let width = if fixed { digits.len() } else { 0 };
-        groups.entry((prefix, width)).or_default().push(digits.parse().unwrap_or(0));
+        groups
+            .entry((prefix, width))
+            .or_default()
+            .push(digits.parse().unwrap_or(0));
     }
     plain.sort_unstable();
     plain.dedup();
@@ -68,10 +75,16 @@ mod tests {
 
     #[test]
     fn ranges_keep_padding_and_sort() {
-        assert_eq!(compress(["node03", "node01", "node02", "node05"]), "node[01-03,05]");
+        assert_eq!(
+            compress(["node03", "node01", "node02", "node05"]),
+            "node[01-03,05]"
+        );
         assert_eq!(compress(["node09", "node10"]), "node[09-10]");
         assert_eq!(compress(["n1", "n2", "n10"]), "n[1-2,10]");
-        assert_eq!(compress(["gpu7", "login", "node1", "node1"]), "login,gpu7,node1");
+        assert_eq!(
+            compress(["gpu7", "login", "node1", "node1"]),
+            "login,gpu7,node1"
+        );
         assert_eq!(compress(std::iter::empty()), "");
     }
 }

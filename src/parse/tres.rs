@@ -15,7 +15,9 @@ pub struct Tres {
 pub fn parse(s: &str) -> Tres {
     let mut t = Tres::default();
     for item in s.split(',') {
-        let Some((key, value)) = item.split_once('=') else { continue };
+        let Some((key, value)) = item.split_once('=') else {
+            continue;
+        };
         match key.trim() {
             "cpu" => t.cpus = count(value),
             "mem" => t.memory_bytes = mem_bytes(value),

@@ -63,7 +63,10 @@ impl StrList {
             // SAFETY: s outlives the list (both dropped together, list first).
             unsafe { ffi::slurm_list_append(list, s.as_ptr() as *mut c_void) };
         }
-        StrList { list, _items: items }
+        StrList {
+            list,
+            _items: items,
+        }
     }
 }
 
@@ -86,7 +89,12 @@ impl DbConnection {
 
     /// Jobs of `cluster` whose end time lies in [start, end] (slurmdbd
     /// includes both ends), in any terminal state, allocations only.
-    pub fn finished_jobs(&mut self, cluster: &str, start: i64, end: i64) -> Result<Vec<FinishedJob>, SlurmError> {
+    pub fn finished_jobs(
+        &mut self,
+        cluster: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<FinishedJob>, SlurmError> {
         let cluster_c = CString::new(cluster).unwrap_or_default();
         let clusters = StrList::new(vec![cluster_c]);
         let states = StrList::new(

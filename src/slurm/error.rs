@@ -21,7 +21,11 @@ impl SlurmError {
                 CStr::from_ptr(p).to_string_lossy().into_owned()
             }
         };
-        SlurmError { call, code, message }
+        SlurmError {
+            call,
+            code,
+            message,
+        }
     }
 
     /// For calls that return -1 and leave the reason in slurm's errno.
@@ -38,7 +42,11 @@ impl SlurmError {
 
 impl fmt::Display for SlurmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (slurm errno {})", self.call, self.message, self.code)
+        write!(
+            f,
+            "{}: {} (slurm errno {})",
+            self.call, self.message, self.code
+        )
     }
 }
 

@@ -29,14 +29,19 @@ impl Jobs {
     pub fn load(since: Option<i64>) -> Result<Option<Jobs>, SlurmError> {
         let mut msg: *mut ffi::job_info_msg_t = std::ptr::null_mut();
         // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc = unsafe { ffi::slurm_load_jobs(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
+        let rc =
+            unsafe { ffi::slurm_load_jobs(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
         if rc != 0 {
             let err = if rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
                 SlurmError::from_code("slurm_load_jobs", rc)
             } else {
                 SlurmError::last("slurm_load_jobs")
             };
-            return if err.is_no_change() { Ok(None) } else { Err(err) };
+            return if err.is_no_change() {
+                Ok(None)
+            } else {
+                Err(err)
+            };
         }
         match NonNull::new(msg) {
             Some(msg) => Ok(Some(Jobs { msg })),

@@ -27,7 +27,8 @@ impl Nodes {
     pub fn load(since: Option<i64>) -> Result<Option<Nodes>, SlurmError> {
         let mut msg: *mut ffi::node_info_msg_t = std::ptr::null_mut();
         // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc = unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
+        let rc =
+            unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
         if rc != 0 {
             let err = SlurmError::last("slurm_load_node");
             return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
@@ -71,7 +72,10 @@ impl Nodes {
                 std::slice::from_raw_parts(m.node_array, m.record_count as usize)
             }
         };
-        slice.iter().filter(|n| !n.name.is_null()).map(|raw| Node { raw })
+        slice
+            .iter()
+            .filter(|n| !n.name.is_null())
+            .map(|raw| Node { raw })
     }
 }
 
@@ -229,12 +233,17 @@ impl NodeState {
 
     /// Labels of the flags set, in NODE_FLAGS order.
     pub fn flags(self) -> impl Iterator<Item = &'static str> {
-        NODE_FLAGS.iter().filter(move |(f, _)| self.has(*f)).map(|(_, n)| *n)
+        NODE_FLAGS
+            .iter()
+            .filter(move |(f, _)| self.has(*f))
+            .map(|(_, n)| *n)
     }
 
     fn busy(self) -> bool {
-        matches!(self.0 & ffi::NODE_STATE_BASE, ffi::NODE_STATE_ALLOCATED | ffi::NODE_STATE_MIXED)
-            || self.has(ffi::NODE_STATE_COMPLETING)
+        matches!(
+            self.0 & ffi::NODE_STATE_BASE,
+            ffi::NODE_STATE_ALLOCATED | ffi::NODE_STATE_MIXED
+        ) || self.has(ffi::NODE_STATE_COMPLETING)
     }
 
     /// sinfo's long state (%T) before its suffix: drain and fail read as
@@ -255,13 +264,17 @@ impl NodeState {
         if self.has(ffi::NODE_STATE_REBOOT_REQUESTED) || self.has(ffi::NODE_STATE_REBOOT_ISSUED) {
             return "reboot";
         }
-        if self.has(ffi::NODE_STATE_COMPLETING) && self.0 & ffi::NODE_STATE_BASE != ffi::NODE_STATE_DOWN {
+        if self.has(ffi::NODE_STATE_COMPLETING)
+            && self.0 & ffi::NODE_STATE_BASE != ffi::NODE_STATE_DOWN
+        {
             return "completing";
         }
         if self.has(ffi::NODE_STATE_RES) && self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_IDLE {
             return "reserved";
         }
-        if self.has(ffi::NODE_STATE_PLANNED) && self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_IDLE {
+        if self.has(ffi::NODE_STATE_PLANNED)
+            && self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_IDLE
+        {
             return "planned";
         }
         self.base()
@@ -320,9 +333,13 @@ mod tests {
     fn suffix_meaning_replaces_state() {
         let down_noresp = NodeState(ffi::NODE_STATE_DOWN | ffi::NODE_STATE_NO_RESPOND);
         assert_eq!(down_noresp.cyclecloud(), "not_responding");
-        let cloud_off = NodeState(ffi::NODE_STATE_IDLE | ffi::NODE_STATE_CLOUD | ffi::NODE_STATE_POWERED_DOWN);
+        let cloud_off =
+            NodeState(ffi::NODE_STATE_IDLE | ffi::NODE_STATE_CLOUD | ffi::NODE_STATE_POWERED_DOWN);
         assert_eq!(cloud_off.cyclecloud(), "powered_off");
-        assert_eq!(cloud_off.flags().collect::<Vec<_>>(), vec!["powered_down", "cloud"]);
+        assert_eq!(
+            cloud_off.flags().collect::<Vec<_>>(),
+            vec!["powered_down", "cloud"]
+        );
         assert_eq!(NodeState(ffi::NODE_STATE_IDLE).cyclecloud(), "idle");
     }
 }

@@ -24,7 +24,9 @@ impl Partitions {
     pub fn load(since: Option<i64>) -> Result<Option<Partitions>, SlurmError> {
         let mut msg: *mut ffi::partition_info_msg_t = std::ptr::null_mut();
         // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc = unsafe { ffi::slurm_load_partitions(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
+        let rc = unsafe {
+            ffi::slurm_load_partitions(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16)
+        };
         if rc != 0 {
             let err = SlurmError::last("slurm_load_partitions");
             return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
@@ -53,7 +55,10 @@ impl Partitions {
                 std::slice::from_raw_parts(m.partition_array, m.record_count as usize)
             }
         };
-        slice.iter().filter(|p| !p.name.is_null()).map(|raw| Partition { raw })
+        slice
+            .iter()
+            .filter(|p| !p.name.is_null())
+            .map(|raw| Partition { raw })
     }
 }
 

@@ -50,7 +50,7 @@ pub fn load_reservations() -> Result<Vec<Reservation>, SlurmError> {
                 end_time: r.end_time,
                 users: owned(r.users),
                 accounts: owned(r.accounts),
-                flags: r.flags as u64,
+                flags: r.flags,
             })
             .collect()
     };

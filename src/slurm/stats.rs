@@ -94,12 +94,16 @@ unsafe fn copy(r: &ffi::stats_info_response_msg_t) -> SchedulerStats {
     let type_ids: Vec<u32> = if r.rpc_type_id.is_null() {
         Vec::new()
     } else {
-        (0..r.rpc_type_size as usize).map(|i| *r.rpc_type_id.add(i) as u32).collect()
+        (0..r.rpc_type_size as usize)
+            .map(|i| *r.rpc_type_id.add(i) as u32)
+            .collect()
     };
     let user_ids: Vec<u32> = if r.rpc_user_id.is_null() {
         Vec::new()
     } else {
-        (0..r.rpc_user_size as usize).map(|i| *r.rpc_user_id.add(i)).collect()
+        (0..r.rpc_user_size as usize)
+            .map(|i| *r.rpc_user_id.add(i))
+            .collect()
     };
     SchedulerStats {
         req_time: r.req_time,

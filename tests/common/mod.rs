@@ -15,7 +15,9 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn embed_dir() -> PathBuf {
-    std::env::var_os("EMBED_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join(".embedded"))
+    std::env::var_os("EMBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".embedded"))
 }
 
 pub fn slurm_conf() -> PathBuf {
@@ -39,36 +41,61 @@ pub fn script(args: &[&str]) -> Output {
 pub fn cluster() -> ClusterGuard {
     static STARTED: OnceLock<()> = OnceLock::new();
     std::fs::create_dir_all(embed_dir()).unwrap();
-    let f = std::fs::OpenOptions::new().create(true).append(true).open(embed_dir().join("test.lock")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(embed_dir().join("test.lock"))
+        .unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: flock on an fd we own; released when the file is closed.
     assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
     STARTED.get_or_init(|| {});
     let out = script(&["start"]);
-    assert!(out.status.success(), "embedded cluster did not start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "embedded cluster did not start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::env::set_var("SLURM_CONF", slurm_conf());
     // Every test starts from an empty queue.
     sh("scancel", &["--quiet", "-u", "root"]);
-    wait_until("queue to empty", Duration::from_secs(60), || sh("squeue", &["-h", "-o", "%i"]).trim().is_empty());
+    wait_until("queue to empty", Duration::from_secs(60), || {
+        sh("squeue", &["-h", "-o", "%i"]).trim().is_empty()
+    });
     ClusterGuard { _fd: f }
 }
 
 /// Runs a Slurm command (ground truth: used by tests only, never by the exporter).
 pub fn sh(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).env("SLURM_CONF", slurm_conf()).output().expect(cmd);
+    let out = Command::new(cmd)
+        .args(args)
+        .env("SLURM_CONF", slurm_conf())
+        .output()
+        .expect(cmd);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn sh_ok(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).env("SLURM_CONF", slurm_conf()).output().expect(cmd);
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .env("SLURM_CONF", slurm_conf())
+        .output()
+        .expect(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + deadline;
     while !f() {
-        assert!(Instant::now() < end, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -81,8 +108,16 @@ pub fn exporter() -> Command {
 
 /// `collect --once` with extra flags: (stdout, success).
 pub fn collect_once(flags: &[&str]) -> (String, bool) {
-    let out = exporter().arg("collect").arg("--once").args(flags).output().unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success())
+    let out = exporter()
+        .arg("collect")
+        .arg("--once")
+        .args(flags)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
 }
 
 /// Samples of an exposition keyed by `name{labels}` exactly as printed.
@@ -120,7 +155,11 @@ impl Drop for Daemon {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts the daemon on a free loopback port and waits until it answers.
@@ -143,10 +182,15 @@ pub fn daemon(flags: &[&str]) -> Daemon {
 
 /// GET over loopback: (status, headers, body).
 pub fn http_get(port: u16, path: &str, accept: Option<&str>) -> Option<(u16, String, String)> {
-    http_raw(port, &format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}Connection: close\r\n\r\n",
-        accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default()
-    ))
+    http_raw(
+        port,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}Connection: close\r\n\r\n",
+            accept
+                .map(|a| format!("Accept: {a}\r\n"))
+                .unwrap_or_default()
+        ),
+    )
 }
 
 pub fn http_raw(port: u16, request: &str) -> Option<(u16, String, String)> {
@@ -177,13 +221,42 @@ pub fn promtool_problems(text: &str) -> Vec<String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (Debian package prometheus) must be installed");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     all.lines()
         .filter(|l| !l.trim().is_empty())
         .filter(|l| !l.starts_with("sdiag_main_cycle_time_us metric names should not contain abbreviated units"))
         .filter(|l| !l.starts_with("sdiag_server_thread_count non-histogram and non-summary metrics should not have \"_count\" suffix"))
         .map(str::to_string)
         .collect()
+}
+
+/// Parses OpenMetrics text with the Prometheus Python client's strict parser
+/// (Debian package python3-prometheus-client); the parser's error if any.
+pub fn openmetrics_parse_error(text: &str) -> Option<String> {
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nn = sum(len(f.samples) for f in p(sys.stdin.read()))\nprint(n)\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 with python3-prometheus-client (scripts/install-deps.sh)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        None
+    } else {
+        Some(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
