@@ -252,7 +252,12 @@ pub fn openmetrics_parse_error(text: &str) -> Option<String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("/usr/bin/python3 with python3-prometheus-client (scripts/install-deps.sh)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     if out.status.success() {
         None
