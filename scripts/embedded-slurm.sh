@@ -64,6 +64,7 @@ ReturnToService=2
 SlurmctldTimeout=10
 SlurmdTimeout=30
 MinJobAge=2
+MaxJobCount=${EMBED_MAX_JOBS:-20000}
 KillWait=2
 InactiveLimit=0
 GresTypes=gpu
