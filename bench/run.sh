@@ -15,6 +15,7 @@ scripts/install-deps.sh
 cargo build --release
 scripts/embedded-slurm.sh stop
 export EMBED_DIR=$here/.embedded-bench EMBED_CLOUD_NODES=${BENCH_NODES:-2000}
+scripts/embedded-slurm.sh reset   # a fresh cluster: the node count is part of its config
 scripts/embedded-slurm.sh start
 export SLURM_CONF=$EMBED_DIR/slurm.conf
 /usr/bin/python3 bench/bench.py --jobs "${BENCH_JOBS:-10000}" --exporter target/release/slurm-ha-exporter

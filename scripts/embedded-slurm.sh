@@ -5,6 +5,7 @@
 # directory. Nothing under /etc/slurm is touched: use SLURM_CONF=<dir>/slurm.conf.
 #
 #   scripts/embedded-slurm.sh start   # idempotent; waits until the cluster is ready
+#                                     # (a running cluster keeps its config until stop)
 #   scripts/embedded-slurm.sh stop
 #   scripts/embedded-slurm.sh reset   # stop and delete all state (fresh cluster next start)
 #   scripts/embedded-slurm.sh env     # prints `export SLURM_CONF=...`
@@ -84,6 +85,8 @@ PartitionName=batch Nodes=node[1-2] MaxTime=60 State=UP
 CONF
   if [ "$CLOUD" -gt 0 ]; then
     cat >>"$DIR/slurm.conf" <<CONF
+# Without PrivateData=cloud, powered-down cloud nodes are hidden from every client.
+PrivateData=cloud
 NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
 PartitionName=cloud Nodes=cloud[1-$CLOUD] MaxTime=INFINITE State=UP
 CONF

@@ -207,48 +207,53 @@ impl Server {
     }
 
     /// Accepts until the engine is asked to stop; one short-lived thread per
-    /// connection, at most MAX_CONNECTIONS at a time (beyond: 503).
+    /// connection, at most MAX_CONNECTIONS at a time (beyond: 503). Accept
+    /// blocks (no polling delay on the scrape path); `wake` unblocks it.
     pub fn serve(self) {
         let me = Arc::new(self);
         let active = Arc::new(AtomicUsize::new(0));
-        let _ = me.listener.set_nonblocking(true);
-        while !me.published.stopping() {
-            match me.listener.accept() {
-                Ok((mut stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        respond(
-                            &mut stream,
-                            "503 Service Unavailable",
-                            "text/plain",
-                            "",
-                            b"too many connections\n",
-                            false,
-                        );
-                        continue;
-                    }
-                    active.fetch_add(1, Ordering::SeqCst);
-                    let (me2, active2) = (me.clone(), active.clone());
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("http-conn".into())
-                            .spawn(move || {
-                                me2.handle(stream);
-                                active2.fetch_sub(1, Ordering::SeqCst);
-                            });
-                    if spawned.is_err() {
-                        active.fetch_sub(1, Ordering::SeqCst);
-                        crate::error!("cannot start a connection thread");
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+        for conn in me.listener.incoming() {
+            if me.published.stopping() {
+                break;
+            }
+            let mut stream = match conn {
+                Ok(s) => s,
                 Err(e) => {
                     crate::warn!("accept failed: {e}");
                     std::thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
+            };
+            if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                refuse(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    b"too many connections\n",
+                );
+                continue;
+            }
+            active.fetch_add(1, Ordering::SeqCst);
+            let (me2, active2) = (me.clone(), active.clone());
+            let spawned = std::thread::Builder::new()
+                .name("http-conn".into())
+                .spawn(move || {
+                    me2.handle(stream);
+                    active2.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                active.fetch_sub(1, Ordering::SeqCst);
+                crate::error!("cannot start a connection thread");
             }
         }
     }
+}
+
+/// Unblocks a server waiting in accept (after `request_stop`).
+pub fn wake(addr: std::net::SocketAddr) {
+    let addr = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
