@@ -67,3 +67,18 @@ impl Family {
         f
     }
 }
+
+/// A gauge family from a map of two label values to values (sorted, as the
+/// map is).
+pub fn gauge2<A: AsRef<str>, B: AsRef<str>>(
+    name: &str,
+    help: &str,
+    labels: [&'static str; 2],
+    map: &std::collections::BTreeMap<(A, B), f64>,
+) -> Family {
+    let mut f = Family::gauge(name, help, &labels);
+    for ((a, b), v) in map {
+        f.add(&[a.as_ref(), b.as_ref()], *v);
+    }
+    f
+}

@@ -4,7 +4,7 @@
 //! each partition.
 
 use super::{bump, Collector, Source, Sources};
-use crate::metrics::Family;
+use crate::metrics::{gauge2, Family};
 use crate::parse::{array, tres};
 use crate::slurm::{Job, JobState};
 use std::collections::BTreeMap;
@@ -79,26 +79,19 @@ impl Collector for JobsCollector {
             }
         }
 
-        let mut f = Family::gauge(
+        let ps = ["partition", "state"];
+        out.push(gauge2(
             "squeue_partition_jobs_state",
             "Number of jobs in a state per partition",
-            &["partition", "state"],
-        );
-        for ((p, s), v) in &by_part_state {
-            f.add(&[p.as_str(), s], *v);
-        }
-        out.push(f);
-
-        let mut f = Family::gauge(
+            ps,
+            &by_part_state,
+        ));
+        out.push(gauge2(
             "slurm_partition_jobs",
             "Jobs (array tasks counted singly) by partition and state; a job pending in several partitions counts in each",
-            &["partition", "state"],
-        );
-        for ((p, s), v) in &by_part_state {
-            f.add(&[p.as_str(), s], *v);
-        }
-        out.push(f);
-
+            ps,
+            &by_part_state,
+        ));
         let mut f = Family::gauge(
             "slurm_jobs",
             "Jobs (array tasks counted singly) by state",
@@ -108,40 +101,30 @@ impl Collector for JobsCollector {
             f.add(&[*s], *v);
         }
         out.push(f);
-
-        let mut f = Family::gauge(
+        out.push(gauge2(
             "slurm_partition_jobs_pending_reason",
             "Pending jobs by partition and the reason they wait",
-            &["partition", "reason"],
-        );
-        for ((p, r), v) in &reasons {
-            f.add(&[p.as_str(), r], *v);
-        }
-        out.push(f);
-
-        for (name, help, map) in [
-            (
-                "slurm_partition_job_cpus",
-                "CPUs requested by pending jobs and allocated to running or suspended jobs",
-                &cpus,
-            ),
-            (
-                "slurm_partition_job_memory_bytes",
-                "Memory requested by pending jobs and allocated to running or suspended jobs",
-                &mem,
-            ),
-            (
-                "slurm_partition_job_gpus",
-                "GPUs requested by pending jobs and allocated to running or suspended jobs",
-                &gpus,
-            ),
-        ] {
-            let mut f = Family::gauge(name, help, &["partition", "state"]);
-            for ((p, s), v) in map {
-                f.add(&[p.as_str(), s], *v);
-            }
-            out.push(f);
-        }
+            ["partition", "reason"],
+            &reasons,
+        ));
+        out.push(gauge2(
+            "slurm_partition_job_cpus",
+            "CPUs requested by pending jobs and allocated to running or suspended jobs",
+            ps,
+            &cpus,
+        ));
+        out.push(gauge2(
+            "slurm_partition_job_memory_bytes",
+            "Memory requested by pending jobs and allocated to running or suspended jobs",
+            ps,
+            &mem,
+        ));
+        out.push(gauge2(
+            "slurm_partition_job_gpus",
+            "GPUs requested by pending jobs and allocated to running or suspended jobs",
+            ps,
+            &gpus,
+        ));
         Ok(())
     }
 }

@@ -54,3 +54,12 @@ pub fn labels(names: &[&str], values: &[String], out: &mut Vec<u8>) {
     }
     out.push(b'}');
 }
+
+/// Writes one sample line: `name{labels} value\n`.
+pub fn sample(name: &str, label_names: &[&str], s: &crate::metrics::Sample, out: &mut Vec<u8>) {
+    out.extend_from_slice(name.as_bytes());
+    labels(label_names, &s.label_values, out);
+    out.push(b' ');
+    value(s.value, out);
+    out.push(b'\n');
+}

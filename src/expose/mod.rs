@@ -86,3 +86,69 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::metrics::{Family, Kind};
+
+    fn families() -> Vec<Family> {
+        let mut c = Family::counter(
+            "sacct_terminal_jobs_total",
+            "Total Number of completed slurm jobs",
+            &["partition", "reason"],
+        );
+        c.add(&["a\"b", "line1\nline2 \\ end"], 3.0);
+        let mut i = Family::info("slurm_exporter_build_info", "Build", &["version"]);
+        i.add(&["0.1.0"], 1.0);
+        let g = Family::single(
+            "slurm_backfill_cycle_mean_seconds",
+            "Mean \\ cycle",
+            Kind::Gauge,
+            0.25,
+        );
+        let empty = Family::gauge("slurm_unused", "never printed", &["x"]);
+        vec![c, i, g, empty]
+    }
+
+    #[test]
+    fn text_format_bytes() {
+        let f = families();
+        let refs: Vec<&Family> = f.iter().collect();
+        let mut out = Vec::new();
+        render(Format::Text, &refs, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# HELP sacct_terminal_jobs_total Total Number of completed slurm jobs\n\
+             # TYPE sacct_terminal_jobs_total counter\n\
+             sacct_terminal_jobs_total{partition=\"a\\\"b\",reason=\"line1\\nline2 \\\\ end\"} 3\n\
+             # HELP slurm_exporter_build_info Build\n\
+             # TYPE slurm_exporter_build_info gauge\n\
+             slurm_exporter_build_info{version=\"0.1.0\"} 1\n\
+             # HELP slurm_backfill_cycle_mean_seconds Mean \\\\ cycle\n\
+             # TYPE slurm_backfill_cycle_mean_seconds gauge\n\
+             slurm_backfill_cycle_mean_seconds 0.25\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_bytes() {
+        let f = families();
+        let refs: Vec<&Family> = f.iter().collect();
+        let mut out = Vec::new();
+        render(Format::OpenMetrics, &refs, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# TYPE sacct_terminal_jobs counter\n\
+             # HELP sacct_terminal_jobs Total Number of completed slurm jobs\n\
+             sacct_terminal_jobs_total{partition=\"a\\\"b\",reason=\"line1\\nline2 \\\\ end\"} 3\n\
+             # TYPE slurm_exporter_build info\n\
+             # HELP slurm_exporter_build Build\n\
+             slurm_exporter_build_info{version=\"0.1.0\"} 1\n\
+             # TYPE slurm_backfill_cycle_mean_seconds gauge\n\
+             # HELP slurm_backfill_cycle_mean_seconds Mean \\\\ cycle\n\
+             slurm_backfill_cycle_mean_seconds 0.25\n\
+             # EOF\n"
+        );
+    }
+}

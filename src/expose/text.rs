@@ -19,11 +19,7 @@ pub fn write(families: &[&Family], out: &mut Vec<u8>) {
             Kind::Gauge | Kind::Info => b" gauge\n",
         });
         for s in &f.samples {
-            out.extend_from_slice(f.name.as_bytes());
-            escape::labels(&f.label_names, &s.label_values, out);
-            out.push(b' ');
-            escape::value(s.value, out);
-            out.push(b'\n');
+            escape::sample(&f.name, &f.label_names, s, out);
         }
     }
 }

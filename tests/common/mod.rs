@@ -245,23 +245,28 @@ pub fn promtool_problems(text: &str) -> Vec<String> {
 /// (Debian package python3-prometheus-client); the parser's error if any.
 pub fn openmetrics_parse_error(text: &str) -> Option<String> {
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nn = sum(len(f.samples) for f in p(sys.stdin.read()))\nprint(n)\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script])
+    let out = pipe("/usr/bin/python3", &["-c", script], text);
+    if out.status.success() {
+        None
+    } else {
+        Some(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Runs `program` with `text` on its stdin (from scripts/install-deps.sh).
+pub fn pipe(program: &str, args: &[&str], text: &str) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("/usr/bin/python3 with python3-prometheus-client (scripts/install-deps.sh)");
+        .unwrap_or_else(|e| panic!("{program} (installed by scripts/install-deps.sh): {e}"));
     child
         .stdin
         .take()
         .unwrap()
         .write_all(text.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        None
-    } else {
-        Some(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    child.wait_with_output().unwrap()
 }
