@@ -150,8 +150,10 @@ def main():
     fill_queue(a.jobs)
     nodes = len(sh("sinfo", "-h", "-N", "-o", "%N").split())
     print(f"cluster: {queue_size()} jobs, {nodes} node lines", flush=True)
-    o = ours(a.exporter, a.seconds)
+    # Baseline first: its peak RSS is read from RUSAGE_CHILDREN, which would
+    # also count the exporter once it has been a child of this process.
     b = baseline(a.baseline_cycles)
+    o = ours(a.exporter, a.seconds)
     print()
     print(f"{'per collection cycle':32} {'ours':>12} {'baseline':>12} {'ours/baseline':>14}")
     for k, label in [("rpcs", "slurmctld RPCs"), ("rpc_time_ms", "slurmctld RPC time (ms)"),

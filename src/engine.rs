@@ -2,7 +2,7 @@
 //! call happens here), keeps each collector's last good families, and
 //! publishes a rendered snapshot that the HTTP thread serves as is.
 
-use crate::collect::{Collector, Sources};
+use crate::collect::{Collector, Source, Sources};
 use crate::expose::{self, Format};
 use crate::metrics::{Family, Kind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,6 +94,8 @@ struct Slot {
     duration: Duration,
     last_success: Option<f64>,
     last_error: Option<String>,
+    /// Versions of the incremental sources at the last good run.
+    seen: Vec<(Source, u64)>,
 }
 
 pub struct Engine {
@@ -125,6 +127,7 @@ impl Engine {
                     duration: Duration::ZERO,
                     last_success: None,
                     last_error: None,
+                    seen: Vec::new(),
                 })
                 .collect(),
             sources: Sources::new(),
@@ -140,10 +143,32 @@ impl Engine {
         for slot in self.slots.iter_mut().filter(|s| s.next_due <= now) {
             let t0 = Instant::now();
             let mut fams = Vec::new();
-            let result = self
-                .sources
-                .ensure(slot.collector.needs())
-                .and_then(|_| slot.collector.collect(&self.sources, &mut fams));
+            let needs = slot.collector.needs();
+            let result = self.sources.ensure(needs).and_then(|_| {
+                let versions: Vec<(Source, u64)> = needs
+                    .iter()
+                    .filter(|n| n.incremental())
+                    .map(|n| (*n, self.sources.version(*n)))
+                    .collect();
+                // Nothing it reads changed since its last good run: its
+                // families are still exact.
+                if slot.success
+                    && !versions.is_empty()
+                    && versions == slot.seen
+                    && needs.iter().all(|n| n.incremental())
+                {
+                    fams = std::mem::take(&mut slot.families);
+                    return Ok(());
+                }
+                self.sources.ensure_held(needs)?;
+                slot.collector.collect(&self.sources, &mut fams)?;
+                slot.seen = needs
+                    .iter()
+                    .filter(|n| n.incremental())
+                    .map(|n| (*n, self.sources.version(*n)))
+                    .collect();
+                Ok(())
+            });
             slot.duration = t0.elapsed();
             slot.ran = true;
             slot.next_due = now + slot.interval;

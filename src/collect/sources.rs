@@ -2,11 +2,17 @@
 //! collection cycle, however many collectors read it, and the large ones
 //! (jobs, nodes, partitions) are loaded incrementally with update_time so an
 //! unchanged cluster costs slurmctld only a "no change" answer.
+//!
+//! Each large source carries a version that grows when new data arrives.
+//! The engine skips a collector whose sources did not change since its last
+//! good run, and releases the large messages after every cycle, so between
+//! cycles they cost no memory and a reload never holds two copies. A
+//! collector that is behind while its message is released gets a full load.
 
 use crate::slurm::{self, Config, Jobs, Nodes, Partitions, SchedulerStats};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
     Jobs,
     Nodes,
@@ -15,10 +21,16 @@ pub enum Source {
     Config,
 }
 
+impl Source {
+    /// Loaded with update_time and versioned.
+    pub fn incremental(self) -> bool {
+        matches!(self, Source::Jobs | Source::Nodes | Source::Partitions)
+    }
+}
+
 /// How long the slurmctld configuration is reused before it is reloaded.
 const CONFIG_MAX_AGE: Duration = Duration::from_secs(300);
 
-/// Loaded data plus what it cost, for the self-metrics and benchmarks.
 #[derive(Default)]
 pub struct Sources {
     cycle: u64,
@@ -46,6 +58,9 @@ pub struct RpcCounts {
 
 struct Slot<T> {
     value: Option<T>,
+    /// last_update of the newest data slurmctld sent, kept after release.
+    last_update: Option<i64>,
+    version: u64,
     /// Cycle in which the last load was attempted, and its error if it failed.
     tried_in: u64,
     error: Option<String>,
@@ -55,6 +70,8 @@ impl<T> Default for Slot<T> {
     fn default() -> Self {
         Slot {
             value: None,
+            last_update: None,
+            version: 0,
             tried_in: 0,
             error: None,
         }
@@ -71,44 +88,86 @@ impl Sources {
         self.cycle += 1;
     }
 
-    /// Makes sure each of `needs` is loaded for this cycle. A source that
-    /// failed in this cycle is not retried until the next one.
+    /// Frees the large messages; their versions and update times stay.
+    pub fn release(&mut self) {
+        self.jobs.value = None;
+        self.nodes.value = None;
+        self.partitions.value = None;
+    }
+
+    /// Version of an incremental source's newest data (0: none yet).
+    pub fn version(&self, s: Source) -> u64 {
+        match s {
+            Source::Jobs => self.jobs.version,
+            Source::Nodes => self.nodes.version,
+            Source::Partitions => self.partitions.version,
+            _ => 0,
+        }
+    }
+
+    /// Whether the data of an incremental source is in memory now.
+    pub fn held(&self, s: Source) -> bool {
+        match s {
+            Source::Jobs => self.jobs.value.is_some(),
+            Source::Nodes => self.nodes.value.is_some(),
+            Source::Partitions => self.partitions.value.is_some(),
+            _ => true,
+        }
+    }
+
+    /// Makes sure each of `needs` is checked for this cycle (incremental
+    /// sources may stay released when slurmctld reports no change). A
+    /// source that failed in this cycle is not retried until the next one.
     pub fn ensure(&mut self, needs: &[Source]) -> Result<(), String> {
         for need in needs {
-            self.ensure_one(*need)?;
+            self.ensure_one(*need, false)?;
         }
         Ok(())
     }
 
-    fn ensure_one(&mut self, need: Source) -> Result<(), String> {
+    /// Loads the full data of `needs` that is not in memory.
+    pub fn ensure_held(&mut self, needs: &[Source]) -> Result<(), String> {
+        for need in needs {
+            if !self.held(*need) {
+                self.ensure_one(*need, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_one(&mut self, need: Source, full: bool) -> Result<(), String> {
         let cycle = self.cycle;
+        let r = &mut self.rpcs;
         match need {
-            Source::Jobs => {
-                let (slot, n, u) = (
-                    &mut self.jobs,
-                    &mut self.rpcs.jobs,
-                    &mut self.rpcs.jobs_unchanged,
-                );
-                incremental(slot, cycle, n, u, Jobs::load, Jobs::last_update)
-            }
-            Source::Nodes => {
-                let (slot, n, u) = (
-                    &mut self.nodes,
-                    &mut self.rpcs.nodes,
-                    &mut self.rpcs.nodes_unchanged,
-                );
-                incremental(slot, cycle, n, u, Nodes::load, Nodes::last_update)
-            }
-            Source::Partitions => {
-                let (slot, n, u) = (
-                    &mut self.partitions,
-                    &mut self.rpcs.partitions,
-                    &mut self.rpcs.partitions_unchanged,
-                );
-                incremental(slot, cycle, n, u, Partitions::load, Partitions::last_update)
-            }
+            Source::Jobs => incremental(
+                &mut self.jobs,
+                cycle,
+                full,
+                &mut r.jobs,
+                &mut r.jobs_unchanged,
+                Jobs::load,
+                Jobs::last_update,
+            ),
+            Source::Nodes => incremental(
+                &mut self.nodes,
+                cycle,
+                full,
+                &mut r.nodes,
+                &mut r.nodes_unchanged,
+                Nodes::load,
+                Nodes::last_update,
+            ),
+            Source::Partitions => incremental(
+                &mut self.partitions,
+                cycle,
+                full,
+                &mut r.partitions,
+                &mut r.partitions_unchanged,
+                Partitions::load,
+                Partitions::last_update,
+            ),
             Source::Stats => {
-                let count = &mut self.rpcs.stats;
+                let count = &mut r.stats;
                 once_per_cycle(&mut self.stats, cycle, || {
                     *count += 1;
                     slurm::load_statistics()
@@ -121,15 +180,15 @@ impl Sources {
                 if fresh && self.config.value.is_some() {
                     return Ok(());
                 }
-                let count = &mut self.rpcs.config;
-                let r = once_per_cycle(&mut self.config, cycle, || {
+                let count = &mut r.config;
+                let res = once_per_cycle(&mut self.config, cycle, || {
                     *count += 1;
                     Config::load()
                 });
-                if r.is_ok() {
+                if res.is_ok() {
                     self.config_loaded_at = Some(Instant::now());
                 }
-                r
+                res
             }
         }
     }
@@ -170,36 +229,36 @@ impl Sources {
     }
 }
 
-/// Loads with update_time = the held message's last_update; keeps the held
-/// message when slurmctld says nothing changed.
+/// Loads with update_time = the newest last_update we got (none when `full`).
+/// "No change" keeps the version; new data bumps it.
+#[allow(clippy::too_many_arguments)]
 fn incremental<T>(
     slot: &mut Slot<T>,
     cycle: u64,
+    full: bool,
     rpcs: &mut u64,
     unchanged: &mut u64,
     load: fn(Option<i64>) -> Result<Option<T>, slurm::SlurmError>,
     last_update: fn(&T) -> i64,
 ) -> Result<(), String> {
-    if slot.tried_in == cycle {
+    if slot.tried_in == cycle && !(full && slot.value.is_none()) {
         return slot.error.clone().map_or(Ok(()), Err);
     }
     slot.tried_in = cycle;
     *rpcs += 1;
-    let since = slot.value.as_ref().map(last_update);
+    let since = if full { None } else { slot.last_update };
     match load(since) {
         Ok(Some(v)) => {
+            slot.last_update = Some(last_update(&v));
             slot.value = Some(v);
-            slot.error = None;
-            Ok(())
-        }
-        Ok(None) if slot.value.is_some() => {
-            *unchanged += 1;
+            slot.version += 1;
             slot.error = None;
             Ok(())
         }
         Ok(None) => {
-            slot.error = Some("slurmctld reported no change but nothing is loaded".into());
-            Err(slot.error.clone().unwrap_or_default())
+            *unchanged += 1;
+            slot.error = None;
+            Ok(())
         }
         Err(e) => {
             slot.error = Some(e.to_string());
