@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Drives the HA test cluster (docker/compose.yml): ctl1 (primary) and ctl2
+# (backup) slurmctld sharing StateSaveLocation, dbd (slurmdbd + MariaDB),
+# node1, node2 (slurmd), prometheus scraping the exporter on both
+# controllers. Every wait polls with a deadline.
+#
+#   docker/cluster.sh up        build images and the exporter, start, wait until ready, print URLs
+#   docker/cluster.sh down      stop and remove containers and volumes
+#   docker/cluster.sh wait      wait until ready (both controllers answer ping,
+#                               ctl1 in control, both nodes idle, sacctmgr knows the cluster)
+#   docker/cluster.sh in-control          index of the controller in control (Slurm's heartbeat file)
+#   docker/cluster.sh exec SVC CMD...     run a command in a container (e.g. exec ctl1 squeue)
+#   docker/cluster.sh kill-ctld SVC | start-ctld SVC | kill-exporter SVC
+#   docker/cluster.sh stop SVC | start SVC | pause SVC | unpause SVC
+#   docker/cluster.sh disconnect SVC | connect SVC | stop-dbd | start-dbd
+#   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
+#
+# Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
+# EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+export SUITE=${SUITE:-bookworm}
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-slurmha}
+export CLUSTER_DIR=${CLUSTER_DIR:-$repo/.cluster/$SUITE}
+export EXPORTER_DIR=$CLUSTER_DIR/exporter
+export EXPORTER_FLAGS=${EXPORTER_FLAGS:-}
+compose() { docker-compose -f "$here/compose.yml" "$@"; }
+log() { echo "cluster: $*" >&2; }
+
+wait_for() {
+  local what=$1 deadline=$2; shift 2
+  local end=$((SECONDS + deadline))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $end ]; then log "timed out after ${deadline}s waiting for $what"; return 1; fi
+    sleep 0.5
+  done
+}
+
+x() { local svc=$1; shift; docker exec "${COMPOSE_PROJECT_NAME}_${svc}_1" "$@"; }
+cid() { echo "${COMPOSE_PROJECT_NAME}_$1_1"; }
+
+prepare() {
+  mkdir -p "$CLUSTER_DIR" "$EXPORTER_DIR"
+  cp "$here/etc/slurm.conf" "$here/etc/slurmdbd.conf" "$here/etc/prometheus.yml" "$CLUSTER_DIR/"
+  [ -s "$CLUSTER_DIR/munge.key" ] || dd if=/dev/urandom of="$CLUSTER_DIR/munge.key" bs=1024 count=1 2>/dev/null
+  chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR/prometheus.yml"
+  local bin=${EXPORTER_BIN:-}
+  if [ -z "$bin" ]; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+    bin=$repo/target/release/slurm-ha-exporter
+  fi
+  install -m 0755 "$bin" "$EXPORTER_DIR/slurm-ha-exporter"
+}
+
+# Index of the controller in control, from StateSaveLocation/heartbeat:
+# big-endian u64 time, then big-endian u64 controller index.
+in_control() {
+  local c
+  for c in ctl1 ctl2; do
+    if docker inspect -f '{{.State.Running}}' "$(cid $c)" 2>/dev/null | grep -q true; then
+      x "$c" od -An -tu1 -j15 -N1 /var/spool/slurmctld/heartbeat | tr -d ' '
+      return
+    fi
+  done
+  return 1
+}
+
+heartbeat_age() {
+  local c
+  for c in ctl1 ctl2; do
+    if docker inspect -f '{{.State.Running}}' "$(cid $c)" 2>/dev/null | grep -q true; then
+      local t; t=$(x "$c" od -An -tu1 -N8 /var/spool/slurmctld/heartbeat | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
+      echo $(( $(date +%s) - t ))
+      return
+    fi
+  done
+  return 1
+}
+
+ready() {
+  x ctl1 scontrol ping | grep -q "ctl1 is UP" || return 1
+  x ctl1 scontrol ping | grep -q "ctl2 is UP" || return 1
+  [ "$(in_control)" = 0 ] || return 1
+  [ "$(x ctl1 sinfo -h -N -o '%N %T' | grep -cE ' (idle|mixed|allocated)$')" -eq 2 ] || return 1
+  x ctl1 sacctmgr -n show cluster format=cluster | grep -qw hacluster
+}
+
+up() {
+  "$here/build-images.sh" "$SUITE"
+  prepare
+  compose up -d dbd
+  wait_for "slurmdbd" 120 x dbd sacctmgr -n show cluster
+  x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
+  compose up -d
+  wait_for "the cluster to be ready" 180 ready || { compose ps; exit 1; }
+  log "ready: Prometheus http://127.0.0.1:${PROMETHEUS_PORT:-19090}  exporters http://127.0.0.1:${CTL1_PORT:-19101}/metrics (ctl1), http://127.0.0.1:${CTL2_PORT:-19102}/metrics (ctl2)"
+}
+
+cmd=${1:-up}; shift || true
+case "$cmd" in
+  up) up ;;
+  down) compose down -v --remove-orphans ;;
+  wait) wait_for "the cluster to be ready" "${1:-180}" ready ;;
+  ready) ready ;;
+  in-control) in_control ;;
+  heartbeat-age) heartbeat_age ;;
+  exec) svc=$1; shift; x "$svc" "$@" ;;
+  kill-ctld) x "$1" pkill -9 -x slurmctld ;;
+  start-ctld) compose restart "$1" ;;
+  kill-exporter) x "$1" pkill -9 -f /opt/exporter/slurm-ha-exporter ;;
+  stop) compose stop "$1" ;;
+  start) compose start "$1" ;;
+  pause) docker pause "$(cid "$1")" ;;
+  unpause) docker unpause "$(cid "$1")" ;;
+  disconnect) docker network disconnect "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")" ;;
+  connect) docker network connect --alias "$1" "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")" ;;
+  stop-dbd) compose stop dbd ;;
+  start-dbd) compose start dbd ;;
+  logs)
+    dir=${1:-}
+    for c in $(compose ps -q); do
+      name=$(docker inspect -f '{{.Name}}' "$c" | tr -d /)
+      if [ -n "$dir" ]; then mkdir -p "$dir"; docker logs "$c" >"$dir/$name.log" 2>&1
+      else echo "===== $name"; docker logs --tail 200 "$c" 2>&1; fi
+    done
+    compose ps
+    ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
+esac

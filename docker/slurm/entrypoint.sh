@@ -1,0 +1,50 @@
+#!/bin/bash
+# One container = one role of the test cluster: ctl (slurmctld + the
+# exporter daemon), node (slurmd), dbd (MariaDB + slurmdbd), prometheus.
+set -euo pipefail
+role=${1:?role}
+mkdir -p /etc/slurm
+cp /cluster/slurm.conf /etc/slurm/slurm.conf
+
+start_munge() {
+  install -o munge -g munge -m 0400 /cluster/munge.key /etc/munge/munge.key
+  mkdir -p /run/munge && chown munge:munge /run/munge
+  runuser -u munge -- /usr/sbin/munged
+}
+
+case "$role" in
+  ctl)
+    start_munge
+    mkdir -p /var/spool/slurmctld /var/log/slurm
+    chown slurm:slurm /var/spool/slurmctld /var/log/slurm
+    if [ -x /opt/exporter/slurm-ha-exporter ]; then
+      # The exporter runs as SlurmUser, like it would under systemd.
+      (while true; do
+         runuser -u slurm -- /opt/exporter/slurm-ha-exporter run ${EXPORTER_FLAGS:-} >>/var/log/slurm/exporter.log 2>&1 || true
+         sleep 1
+       done) &
+    fi
+    exec slurmctld -D
+    ;;
+  node)
+    start_munge
+    mkdir -p /var/spool/slurmd
+    exec slurmd -D -N "$(hostname)"
+    ;;
+  dbd)
+    start_munge
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
+    mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &
+    for _ in $(seq 1 120); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.5; done
+    mysql -uroot -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'cluster-db';
+                     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+    install -o slurm -g slurm -m 0600 /cluster/slurmdbd.conf /etc/slurm/slurmdbd.conf
+    exec slurmdbd -D
+    ;;
+  prometheus)
+    exec prometheus --config.file=/cluster/prometheus.yml --storage.tsdb.path=/tmp/prometheus \
+      --web.listen-address=:9090
+    ;;
+  *) echo "unknown role $role" >&2; exit 2 ;;
+esac
