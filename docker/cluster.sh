@@ -107,7 +107,7 @@ case "$cmd" in
   heartbeat-age) heartbeat_age ;;
   exec) svc=$1; shift; x "$svc" "$@" ;;
   kill-ctld) x "$1" pkill -9 -x slurmctld ;;
-  start-ctld) compose restart "$1" ;;
+  start-ctld) x "$1" /usr/local/bin/entrypoint.sh start-ctld ;;
   kill-exporter) x "$1" pkill -9 -f /opt/exporter/slurm-ha-exporter ;;
   stop) compose stop "$1" ;;
   start) compose start "$1" ;;
@@ -123,6 +123,10 @@ case "$cmd" in
       name=$(docker inspect -f '{{.Name}}' "$c" | tr -d /)
       if [ -n "$dir" ]; then mkdir -p "$dir"; docker logs "$c" >"$dir/$name.log" 2>&1
       else echo "===== $name"; docker logs --tail 200 "$c" 2>&1; fi
+      for f in $(docker exec "$c" sh -c 'ls /var/log/slurm/*.log 2>/dev/null' || true); do
+        if [ -n "$dir" ]; then docker exec "$c" cat "$f" >"$dir/$name-$(basename "$f")" 2>&1 || true
+        else echo "===== $name $f"; docker exec "$c" tail -n 100 "$f" 2>&1 || true; fi
+      done
     done
     compose ps
     ;;

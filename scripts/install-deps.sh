@@ -6,7 +6,8 @@
 set -euo pipefail
 
 PKGS=(libslurm-dev libclang-dev clang slurmctld slurmd slurmdbd slurm-client munge
-      mariadb-server prometheus python3-prometheus-client curl procps)
+      mariadb-server prometheus python3-prometheus-client curl procps
+      debootstrap docker-compose)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,3 +22,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "install-deps: Rust (cargo) is required: https://rustup.rs" >&2; exit 1; }
+docker info >/dev/null 2>&1 || echo "install-deps: warning: no Docker engine answers; the HA cluster tests need one" >&2

@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests and the tests against a real single-host Slurm
-# (started here: munge, MariaDB, slurmdbd, slurmctld, three slurmd).
+# Runs every test:
+# 1. unit tests and tests against a real single-host Slurm (started here:
+#    munge, MariaDB, slurmdbd, slurmctld, three slurmd);
+# 2. scenarios on the Docker HA cluster (images built here from Debian
+#    packages; the cluster is removed afterwards unless KEEP_CLUSTER=1).
+# Extra arguments go to both test runs (e.g. a filter).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/install-deps.sh
 scripts/embedded-slurm.sh start
 export SLURM_CONF=${EMBED_DIR:-$here/.embedded}/slurm.conf
+run() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast "$@"
+  else
+    cargo test --no-fail-fast "$@"
+  fi
+}
+t0=$SECONDS
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  run -E 'not binary(ha_cluster)' "$@"
+  echo "test: unit and single-host tests took $((SECONDS - t0))s" >&2
+  [ "${KEEP_CLUSTER:-0}" = 1 ] || trap 'docker/cluster.sh down >/dev/null 2>&1 || true' EXIT
+  t1=$SECONDS
+  run -E 'binary(ha_cluster)' "$@"
+  echo "test: Docker HA cluster tests took $((SECONDS - t1))s (images and cluster included)" >&2
 else
-  cargo test --no-fail-fast "$@"
+  [ "${KEEP_CLUSTER:-0}" = 1 ] || trap 'docker/cluster.sh down >/dev/null 2>&1 || true' EXIT
+  run "$@"
 fi

@@ -13,6 +13,11 @@ start_munge() {
 }
 
 case "$role" in
+  start-ctld)
+    # Also used by docker/cluster.sh start-ctld after a kill.
+    (slurmctld -D >>/var/log/slurm/slurmctld.log 2>&1 &)
+    exit 0
+    ;;
   ctl)
     start_munge
     mkdir -p /var/spool/slurmctld /var/log/slurm
@@ -24,7 +29,10 @@ case "$role" in
          sleep 1
        done) &
     fi
-    exec slurmctld -D
+    # slurmctld is not PID 1's only child on purpose: kill -9 of slurmctld
+    # must leave the container (and the exporter) alive, as on a real host.
+    "$0" start-ctld
+    exec sleep infinity
     ;;
   node)
     start_munge
