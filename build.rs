@@ -114,7 +114,7 @@ fn link_libslurm() {
         );
     };
     println!("cargo:rustc-link-search=native={lib_dir}");
-    for kind in ["bins", "tests"] {
+    for kind in ["bins", "tests", "benches"] {
         println!("cargo:rustc-link-arg-{kind}=-L{lib_dir}");
         println!("cargo:rustc-link-arg-{kind}=-Wl,-rpath,{lib_dir}");
         println!("cargo:rustc-link-arg-{kind}=-lslurm");

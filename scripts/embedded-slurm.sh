@@ -150,6 +150,7 @@ start_ctld() {
   alive slurmctld && scontrol ping 2>/dev/null | grep -q UP && return
   slurmctld -f "$DIR/slurm.conf"
   wait_for slurmctld 60 bash -c 'scontrol ping | grep -q "is UP"'
+  alive slurmctld || die "slurmctld did not stay up (another Slurm on port 6817? see $DIR/log/slurmctld.log)"
 }
 
 start_slurmds() {

@@ -126,6 +126,19 @@ fn partition_node_states_and_cpus_match_sinfo() {
             "reason=disk_check",
         ],
     );
+    // ghost1 has no slurmd; while slurmctld still waits for its first
+    // registration the update may not stick, so repeat it until it shows.
+    wait_until(
+        "ghost1 to be down with our reason",
+        Duration::from_secs(60),
+        || {
+            sh_ok(
+                "scontrol",
+                &["update", "nodename=ghost1", "state=down", "reason=hw_fault"],
+            );
+            sh("scontrol", &["show", "node", "ghost1"]).contains("Reason=hw_fault")
+        },
+    );
     sh_ok(
         "sbatch",
         &[
@@ -166,6 +179,13 @@ fn partition_node_states_and_cpus_match_sinfo() {
             .any(|k| k.contains("node2") && k.contains("drained") && k.contains("disk_check")),
         "{want:?}"
     );
+    assert!(
+        want.keys()
+            .any(|k| k.contains("ghost1") && k.contains("hw_fault")),
+        "{want:?}"
+    );
+    // A down node's CPUs are "other" (sinfo's %C), not idle.
+    assert_eq!(idle_of(&text, "ghost1"), 0.0);
 
     // %C is allocated/idle/other/total per node.
     let alloc = family(&text, "slurm_node_cpus_alloc");
@@ -183,6 +203,10 @@ fn partition_node_states_and_cpus_match_sinfo() {
         family(&text, "slurm_node_gpus")[&labels(&[("node", "node3")])],
         2.0
     );
+}
+
+fn idle_of(text: &str, node: &str) -> f64 {
+    family(text, "slurm_node_cpus_idle")[&labels(&[("node", node)])]
 }
 
 #[test]
@@ -320,6 +344,9 @@ fn a_dead_slurmctld_keeps_the_last_snapshot_and_recovers() {
     // Still serving the last good values while slurmctld is gone.
     let during = metrics(d.port);
     assert_eq!(family(&during, "squeue_partition_jobs_state"), before);
+    // One-shot collection says so in its exit status.
+    let (_, ok) = collect_once(&["--no-collector.accounting", "--no-collector.cyclecloud"]);
+    assert!(!ok, "collect --once must fail while slurmctld is down");
     let out = script(&["start-ctld"]);
     assert!(
         out.status.success(),
