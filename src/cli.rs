@@ -4,12 +4,23 @@
 
 use crate::collect::{self, Options, KNOWN};
 use crate::log::Level;
+use crate::role::poller::HaSettings;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Settings),
     CollectOnce(Settings),
+    /// `hook primary-on|primary-off`, for SlurmctldPrimaryOnProg/OffProg.
+    Hook {
+        on: bool,
+        ha: HaSettings,
+    },
+    /// `state show|check`.
+    State {
+        check: bool,
+        ha: HaSettings,
+    },
     Version,
     Help,
 }
@@ -23,6 +34,7 @@ pub struct Settings {
     pub log_level: Level,
     pub log_json: bool,
     pub options: OptionsEq,
+    pub ha: HaSettings,
 }
 
 /// collect::Options, comparable for tests.
@@ -37,6 +49,8 @@ impl PartialEq for OptionsEq {
 pub const USAGE: &str = "\
 usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
        slurm-ha-exporter collect --once [flags]   print one exposition and exit
+       slurm-ha-exporter hook primary-on|primary-off   (SlurmctldPrimaryOnProg/OffProg)
+       slurm-ha-exporter state show|check   the finished-jobs counters' durable state
        slurm-ha-exporter version
 
 flags:
@@ -47,6 +61,9 @@ flags:
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
+  --ha.poll-interval=DUR           how often the role is checked (default 5s)
+  --ha.state-save-location=DIR     override slurm.conf's StateSaveLocation
+  --ha.controller-index=N          this host's SlurmctldHost index (default: by hostname)
   --log.level=debug|info|warn|error    (default info)
   --log.format=logfmt|json             (default logfmt)
 
@@ -105,6 +122,24 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             args.remove(0);
             "collect"
         }
+        Some("hook") | Some("state") => {
+            let cmd = args.remove(0);
+            let what = if args.is_empty() {
+                String::new()
+            } else {
+                args.remove(0)
+            };
+            let ha = parse_ha_only(&args)?;
+            return match (cmd.as_str(), what.as_str()) {
+                ("hook", "primary-on") => Ok(Command::Hook { on: true, ha }),
+                ("hook", "primary-off") => Ok(Command::Hook { on: false, ha }),
+                ("state", "show") => Ok(Command::State { check: false, ha }),
+                ("state", "check") => Ok(Command::State { check: true, ha }),
+                (c, w) => Err(format!(
+                    "unknown {c} action {w:?} (hook primary-on|primary-off, state show|check)"
+                )),
+            };
+        }
         Some("version") | Some("--version") => return Ok(Command::Version),
         Some("help") | Some("--help") | Some("-h") => return Ok(Command::Help),
         Some(a) if !a.starts_with("--") => {
@@ -121,6 +156,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut json = false;
     let mut once = false;
     let mut opts = collect::Options::default();
+    let mut ha = HaSettings::default();
 
     let mut i = 0;
     while i < args.len() {
@@ -162,6 +198,20 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 "json" => json = true,
                 v => return Err(format!("bad --log.format {v:?} (logfmt, json)")),
             },
+            "--ha.poll-interval" => {
+                ha.poll = parse_duration(&value(&flag)?)?;
+                if ha.poll < Duration::from_secs(1) {
+                    return Err("--ha.poll-interval must be at least 1s".into());
+                }
+            }
+            "--ha.state-save-location" => ha.state_save_location = Some(value(&flag)?.into()),
+            "--ha.controller-index" => {
+                let v = value(&flag)?;
+                ha.controller_index = Some(
+                    v.parse()
+                        .map_err(|_| format!("bad --ha.controller-index {v:?}"))?,
+                );
+            }
             "--collector.scheduler.rpc-users" => opts.scheduler_rpc_users = true,
             "--collector.accounting.lookback" => {
                 opts.accounting_lookback = parse_duration(&value(&flag)?)?
@@ -203,12 +253,21 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         log_level: level,
         log_json: json,
         options: OptionsEq(opts),
+        ha,
     };
     Ok(if sub == "collect" {
         Command::CollectOnce(settings)
     } else {
         Command::Run(settings)
     })
+}
+
+/// The --ha.* flags alone (for `hook` and `state`).
+fn parse_ha_only(args: &[String]) -> Result<HaSettings, String> {
+    match parse(args.iter().cloned())? {
+        Command::Run(s) => Ok(s.ha),
+        _ => Err("unexpected arguments".into()),
+    }
 }
 
 fn index_of(name: &str) -> Result<usize, String> {
@@ -284,5 +343,15 @@ mod tests {
             .contains("listen-address"));
         assert!(p(&["collect"]).unwrap_err().contains("--once"));
         assert!(p(&["--log.level"]).unwrap_err().contains("needs a value"));
+        assert!(p(&["hook", "primary-maybe"])
+            .unwrap_err()
+            .contains("unknown hook action"));
+        assert!(matches!(
+            p(&["hook", "primary-on", "--ha.controller-index=1"]).unwrap(),
+            Command::Hook { on: true, .. }
+        ));
+        assert!(p(&["--ha.controller-index=x"])
+            .unwrap_err()
+            .contains("controller-index"));
     }
 }

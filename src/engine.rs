@@ -5,6 +5,8 @@
 use crate::collect::{Collector, Source, Sources};
 use crate::expose::{self, Format};
 use crate::metrics::{Family, Kind};
+use crate::role::poller::RolePoller;
+use crate::role::Role;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -102,6 +104,8 @@ pub struct Engine {
     slots: Vec<Slot>,
     sources: Sources,
     cycles: u64,
+    /// The daemon's role check; None (collect --once) means always active.
+    role: Option<RolePoller>,
 }
 
 fn unix_now() -> f64 {
@@ -132,6 +136,44 @@ impl Engine {
                 .collect(),
             sources: Sources::new(),
             cycles: 0,
+            role: None,
+        }
+    }
+
+    /// Exports cluster metrics only while `poller` says this host is active.
+    pub fn with_role(mut self, poller: RolePoller) -> Engine {
+        self.role = Some(poller);
+        self
+    }
+
+    pub fn active(&self) -> bool {
+        self.role.as_ref().is_none_or(|r| r.role() == Role::Active)
+    }
+
+    /// Runs the role check if it is due; on a change, starts collecting at
+    /// once (active) or drops every cluster family (standby).
+    fn check_role(&mut self) {
+        let Some(poller) = self.role.as_mut() else {
+            return;
+        };
+        if Instant::now() < poller.next_poll {
+            return;
+        }
+        let (decision, changed) = poller.poll(&mut self.sources);
+        self.sources.state_dir = poller.state_dir.clone();
+        if !changed {
+            return;
+        }
+        let now = Instant::now();
+        for s in &mut self.slots {
+            if decision.role == Role::Active {
+                s.next_due = now;
+            } else {
+                s.families.clear();
+                s.seen.clear();
+                s.ran = false;
+                s.success = false;
+            }
         }
     }
 
@@ -259,6 +301,42 @@ impl Engine {
             rpcs.add(&[src, "data"], (total - unchanged) as f64);
             rpcs.add(&[src, "unchanged"], unchanged as f64);
         }
+        let mut role_info = Family::info(
+            "slurm_exporter_role_info",
+            "This exporter's role, the controller index it runs beside, and what decided",
+            &["role", "controller", "source"],
+        );
+        let mut transitions = Family::counter(
+            "slurm_exporter_role_transitions_total",
+            "Changes of role since the exporter started",
+            &[],
+        );
+        let mut hb_age = Family::gauge(
+            "slurm_exporter_heartbeat_age_seconds",
+            "Age of Slurm's heartbeat file",
+            &[],
+        );
+        match &self.role {
+            Some(r) => {
+                let d = r.tracker.current.as_ref();
+                let controller = r.my_index.map(|i| i.to_string()).unwrap_or_default();
+                role_info.add(
+                    &[
+                        r.role().as_str(),
+                        controller.as_str(),
+                        d.map_or("none", |d| d.source),
+                    ],
+                    1.0,
+                );
+                transitions.add::<&str>(&[], r.tracker.transitions as f64);
+                if let Some(a) = r.heartbeat_age {
+                    hb_age.add::<&str>(&[], a as f64);
+                }
+            }
+            None => {
+                role_info.add(&["active", "", "none"], 1.0);
+            }
+        }
         let mut build = Family::info(
             "slurm_exporter_build_info",
             "Exporter version and the Slurm release it was built against",
@@ -306,7 +384,8 @@ impl Engine {
         Snapshot {
             text,
             openmetrics: om,
-            complete: self.slots.iter().all(|s| s.ran),
+            // A standby is ready as soon as it answers.
+            complete: !self.active() || self.slots.iter().all(|s| s.ran),
             series,
         }
     }
@@ -314,7 +393,15 @@ impl Engine {
     /// The daemon loop: collect when due, publish, sleep; until stopped.
     pub fn run(mut self, published: Arc<Published>) {
         while !published.stopping() {
-            let next = self.run_due();
+            self.check_role();
+            let mut next = if self.active() {
+                self.run_due()
+            } else {
+                Instant::now() + Duration::from_secs(3600)
+            };
+            if let Some(r) = &self.role {
+                next = next.min(r.next_poll);
+            }
             published.set(self.snapshot());
             published.sleep_until(next);
         }

@@ -4,6 +4,7 @@
 //! Path of a metric from C to text: `slurm/` (raw structs -> typed views),
 //! `collect/` (views -> `metrics::Family`), `expose/` (families -> bytes).
 
+pub mod admin;
 pub mod cli;
 pub mod collect;
 pub mod engine;
@@ -12,4 +13,6 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod parse;
+pub mod role;
 pub mod slurm;
+pub mod state;

@@ -2,18 +2,34 @@ use slurm_ha_exporter::cli::{self, Command, Settings};
 use slurm_ha_exporter::collect;
 use slurm_ha_exporter::engine::{Engine, Published};
 use slurm_ha_exporter::http::Server;
+use slurm_ha_exporter::role::poller::RolePoller;
 use slurm_ha_exporter::{error, info, log, slurm};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-fn build_engine(s: &Settings) -> Engine {
+fn build_engine(s: &Settings, durable: bool) -> Engine {
+    let mut opts = s.options.0.clone();
+    opts.durable_accounting = durable;
     let collectors = s
         .collectors
         .iter()
-        .filter_map(|(name, interval)| collect::build(name, &s.options.0).map(|c| (c, *interval)))
+        .filter_map(|(name, interval)| collect::build(name, &opts).map(|c| (c, *interval)))
         .collect();
     Engine::new(collectors)
+}
+
+fn report(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -28,6 +44,10 @@ fn main() -> ExitCode {
         Command::Help => {
             print!("{}", cli::usage());
             return ExitCode::SUCCESS;
+        }
+        Command::Hook { on, ref ha } => return report(slurm_ha_exporter::admin::hook(on, ha)),
+        Command::State { check, ref ha } => {
+            return report(slurm_ha_exporter::admin::state(check, ha))
         }
         Command::Version => {
             println!(
@@ -46,7 +66,7 @@ fn main() -> ExitCode {
     }
 
     if let Command::CollectOnce(_) = cmd {
-        let mut engine = build_engine(&settings);
+        let mut engine = build_engine(&settings, false);
         engine.run_all_once();
         let snap = engine.snapshot();
         let _ = std::io::stdout().write_all(&snap.text);
@@ -96,7 +116,11 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     install_stop_signals(published.clone());
-    build_engine(&settings).run(published);
+    // The daemon decides its role (active/standby) and keeps the
+    // finished-job counters in StateSaveLocation.
+    build_engine(&settings, true)
+        .with_role(RolePoller::new(settings.ha.clone()))
+        .run(published);
     info!("stopped");
     ExitCode::SUCCESS
 }

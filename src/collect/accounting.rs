@@ -6,10 +6,9 @@
 //! anything twice. This version keeps its state in memory; the durable
 //! version (state in StateSaveLocation) builds on it.
 
-use super::{bump, Collector, Source, Sources};
+use super::{Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::slurm::DbConnection;
-use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How far back each query reaches before the previous one's end.
@@ -18,16 +17,17 @@ pub const OVERLAP_SECS: i64 = 300;
 /// How long a record without a partition is given to get one.
 pub const SETTLE_SECS: i64 = 60;
 
-type Key = (String, String, String, String); // partition, exit_code, reason, state
+use crate::state::accounting::{self as durable, AccountingState, Key, Loaded};
+use std::path::PathBuf;
 
 pub struct AccountingCollector {
     lookback: Duration,
+    /// Keep the state in StateSaveLocation (the daemon) or in memory only.
+    durable: bool,
     conn: Option<DbConnection>,
-    /// Jobs that ended before this are history: never counted.
-    counting_since: Option<i64>,
-    watermark: Option<i64>,
-    seen: HashMap<u64, i64>,
-    counts: BTreeMap<Key, f64>,
+    /// What was last persisted (durable) or counted (in memory): published.
+    state: Option<AccountingState>,
+    state_errors: u64,
 }
 
 /// The CycleCloud exporter's `reason` label: what an exit code usually means.
@@ -61,14 +61,44 @@ fn now() -> i64 {
 }
 
 impl AccountingCollector {
-    pub fn new(lookback: Duration) -> AccountingCollector {
+    pub fn new(lookback: Duration, durable: bool) -> AccountingCollector {
         AccountingCollector {
             lookback,
+            durable,
             conn: None,
-            counting_since: None,
-            watermark: None,
-            seen: HashMap::new(),
-            counts: BTreeMap::new(),
+            state: None,
+            state_errors: 0,
+        }
+    }
+
+    fn fresh(&self, since: i64) -> AccountingState {
+        AccountingState {
+            counting_since: since,
+            ..Default::default()
+        }
+    }
+
+    /// The state to continue from. Durable: the file, re-read every time, so
+    /// whatever another exporter (the previous active one) persisted is
+    /// where this one goes on.
+    fn starting_state(&mut self, file: Option<&PathBuf>, end: i64) -> AccountingState {
+        let Some(file) = file else {
+            return self
+                .state
+                .clone()
+                .unwrap_or_else(|| self.fresh(end - self.lookback.as_secs() as i64));
+        };
+        match durable::load(file) {
+            Loaded::State(st) => st,
+            Loaded::Missing => self.fresh(end - self.lookback.as_secs() as i64),
+            Loaded::SetAside { reason, kept_as } => {
+                self.state_errors += 1;
+                crate::error!(
+                    "accounting state unusable ({reason}); kept aside as {}; counting resumes from the last {OVERLAP_SECS} s",
+                    kept_as.map_or("(could not rename)".into(), |p| p.display().to_string())
+                );
+                self.fresh(end - OVERLAP_SECS)
+            }
         }
     }
 }
@@ -88,13 +118,21 @@ impl Collector for AccountingCollector {
                 config.accounting_storage_type
             ));
         }
+        let file = self.durable.then(|| {
+            durable::path(
+                &sources
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(&config.state_save_location)),
+            )
+        });
         let end = now();
-        let since = *self
-            .counting_since
-            .get_or_insert(end - self.lookback.as_secs() as i64);
-        let start = self
-            .watermark
-            .map_or(since, |w| (w - OVERLAP_SECS).max(since));
+        let mut st = self.starting_state(file.as_ref(), end);
+        let start = if st.watermark == 0 {
+            st.counting_since
+        } else {
+            (st.watermark - OVERLAP_SECS).max(st.counting_since)
+        };
         if self.conn.is_none() {
             self.conn = Some(DbConnection::open().map_err(|e| e.to_string())?);
         }
@@ -112,7 +150,7 @@ impl Collector for AccountingCollector {
             jobs.len()
         );
         for job in jobs {
-            if job.end_time < since || self.seen.contains_key(&job.db_index) {
+            if job.end_time < st.counting_since || st.seen.contains_key(&job.db_index) {
                 continue;
             }
             // A job that ends within a second of starting can reach slurmdbd
@@ -123,31 +161,40 @@ impl Collector for AccountingCollector {
             if job.partition.is_empty() && end - job.end_time < SETTLE_SECS {
                 continue;
             }
-            self.seen.insert(job.db_index, job.end_time);
+            st.seen.insert(job.db_index, job.end_time);
             let reason = exit_reason(&job.exit_code).to_string();
-            bump(
-                &mut self.counts,
-                (
-                    job.partition,
-                    job.exit_code,
-                    reason,
-                    job.state.as_str().to_string(),
-                ),
-                1.0,
+            let key: Key = (
+                job.partition,
+                job.exit_code,
+                reason,
+                job.state.as_str().to_string(),
             );
+            *st.counts.entry(key).or_insert(0) += 1;
         }
-        self.watermark = Some(end);
+        st.watermark = end;
         // A db_index older than any future window's start cannot come back.
         let horizon = end - 2 * OVERLAP_SECS;
-        self.seen.retain(|_, t| *t >= horizon);
+        st.seen.retain(|_, t| *t >= horizon);
+        st.generation += 1;
+        st.writer = crate::state::atomic::hostname();
+        // Publish only what is persisted: a failed write keeps the old
+        // values and the next run counts the same jobs again.
+        if let Some(file) = &file {
+            durable::save(file, &st).map_err(|e| {
+                self.state_errors += 1;
+                format!("cannot persist accounting state: {e}")
+            })?;
+        }
+        self.state = Some(st);
+        let st = self.state.as_ref().expect("just set");
 
         let mut f = Family::counter(
             "sacct_terminal_jobs_total",
             "Total Number of completed slurm jobs",
             &["partition", "exit_code", "reason", "state"],
         );
-        for ((p, e, r, s), v) in &self.counts {
-            f.add(&[p, e, r, s], *v);
+        for ((p, e, r, s), v) in &st.counts {
+            f.add(&[p, e, r, s], *v as f64);
         }
         out.push(f);
         out.push(Family::single(
@@ -155,6 +202,18 @@ impl Collector for AccountingCollector {
             "End of the last finished-jobs window read from slurmdbd",
             crate::metrics::Kind::Gauge,
             end as f64,
+        ));
+        out.push(Family::single(
+            "slurm_exporter_accounting_counting_since_timestamp_seconds",
+            "Jobs that ended before this are not counted (start of the durable counters)",
+            crate::metrics::Kind::Gauge,
+            st.counting_since as f64,
+        ));
+        out.push(Family::single(
+            "slurm_exporter_state_errors_total",
+            "Accounting state files found unusable (set aside) or not writable",
+            crate::metrics::Kind::Counter,
+            self.state_errors as f64,
         ));
         Ok(())
     }

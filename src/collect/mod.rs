@@ -57,6 +57,8 @@ pub struct Options {
     pub scheduler_rpc_users: bool,
     /// Look-back of the accounting collector's first query.
     pub accounting_lookback: Duration,
+    /// Keep finished-job counters in StateSaveLocation (the daemon).
+    pub durable_accounting: bool,
     pub azslurm_path: Option<String>,
     pub jetpack_path: Option<String>,
 }
@@ -74,6 +76,7 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
         "reservations" => Box::new(reservations::ReservationsCollector),
         "accounting" => Box::new(accounting::AccountingCollector::new(
             opts.accounting_lookback,
+            opts.durable_accounting,
         )),
         "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
             opts.azslurm_path.clone(),

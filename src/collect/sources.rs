@@ -42,6 +42,8 @@ pub struct Sources {
     config_loaded_at: Option<Instant>,
     /// RPCs issued to slurmctld so far, by source (for self-metrics).
     pub rpcs: RpcCounts,
+    /// StateSaveLocation as the role check found it (daemon only).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]

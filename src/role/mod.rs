@@ -1,0 +1,255 @@
+//! Who exports: the daemon on the controller that is in control is Active,
+//! the others are Standby (they answer scrapes with self-metrics only).
+//!
+//! Sources, in the order they are trusted (see `decide`):
+//! 1. a ping of this host's own slurmctld: a controller that does not
+//!    answer is never active (this catches kill -9 within one poll, long
+//!    before its heartbeat goes stale);
+//! 2. the hook record of SlurmctldPrimaryOnProg/OffProg, when it is newer
+//!    than the heartbeat: switches are seen at once;
+//! 3. Slurm's heartbeat file: among the controllers seen writing it within
+//!    SlurmctldTimeout, the lowest index is in control, which is how Slurm
+//!    itself ends a split brain.
+
+pub mod heartbeat;
+pub mod hook;
+pub mod poller;
+pub mod slurm_conf;
+
+use heartbeat::Heartbeat;
+use hook::HookRecord;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Active,
+    Standby,
+    Unknown,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+            Role::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub role: Role,
+    /// Which input decided: "ping", "hook", "heartbeat", "config".
+    pub source: &'static str,
+    pub why: String,
+}
+
+/// Everything `decide` looks at; gathered by RoleEngine::poll.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub now: i64,
+    /// This host's index among SlurmctldHost entries.
+    pub my_index: Option<u32>,
+    pub controllers: u32,
+    pub slurmctld_timeout: i64,
+    pub own_ping_ok: bool,
+    pub heartbeat: Option<Heartbeat>,
+    pub hook: Option<HookRecord>,
+    /// Newest heartbeat time seen per controller index, over past polls.
+    pub seen: BTreeMap<u32, i64>,
+}
+
+fn d(role: Role, source: &'static str, why: impl Into<String>) -> Decision {
+    Decision {
+        role,
+        source,
+        why: why.into(),
+    }
+}
+
+/// The decision table. Pure: tests feed it inputs.
+pub fn decide(i: &Inputs) -> Decision {
+    let Some(me) = i.my_index else {
+        return d(Role::Unknown, "config", "this host is not one of slurm.conf's SlurmctldHost entries (see --ha.controller-index)");
+    };
+    // With one controller nobody else can export: stay active and let the
+    // collectors report slurmctld's absence (last values, success 0).
+    if i.controllers <= 1 {
+        return d(Role::Active, "config", "the only controller");
+    }
+    if !i.own_ping_ok {
+        return d(
+            Role::Standby,
+            "ping",
+            format!("slurmctld on this host (controller {me}) does not answer"),
+        );
+    }
+    let hb_time = i.heartbeat.map_or(0, |h| h.time);
+    if let Some(h) = &i.hook {
+        if h.time >= hb_time && h.index == me {
+            return if h.on {
+                d(
+                    Role::Active,
+                    "hook",
+                    "SlurmctldPrimaryOnProg ran here after the last heartbeat",
+                )
+            } else {
+                d(
+                    Role::Standby,
+                    "hook",
+                    "SlurmctldPrimaryOffProg ran here after the last heartbeat",
+                )
+            };
+        }
+    }
+    let fresh: Vec<u32> = i
+        .seen
+        .iter()
+        .filter(|(_, t)| i.now - **t <= i.slurmctld_timeout)
+        .map(|(ix, _)| *ix)
+        .collect();
+    match fresh.iter().min() {
+        Some(ix) if *ix == me => d(
+            Role::Active,
+            "heartbeat",
+            format!("heartbeat names controller {me}"),
+        ),
+        Some(ix) => d(
+            Role::Standby,
+            "heartbeat",
+            format!("controller {ix} is in control"),
+        ),
+        None => d(
+            Role::Standby,
+            "heartbeat",
+            "no controller wrote the heartbeat within SlurmctldTimeout (a switch is under way)",
+        ),
+    }
+}
+
+/// Keeps the heartbeat history between polls and counts transitions.
+#[derive(Default)]
+pub struct RoleTracker {
+    seen: BTreeMap<u32, i64>,
+    pub current: Option<Decision>,
+    pub transitions: u64,
+}
+
+impl RoleTracker {
+    /// Adds this poll's observations, decides, and reports a change.
+    pub fn update(&mut self, mut inputs: Inputs) -> (Decision, bool) {
+        if let Some(h) = inputs.heartbeat {
+            let t = self.seen.entry(h.index).or_insert(h.time);
+            *t = (*t).max(h.time);
+        }
+        // Forget controllers not seen for long, so the map stays small.
+        let horizon = inputs.now - 10 * inputs.slurmctld_timeout.max(1);
+        self.seen.retain(|_, t| *t >= horizon);
+        inputs.seen = self.seen.clone();
+        let decision = decide(&inputs);
+        let changed = self.current.as_ref().map(|c| c.role) != Some(decision.role);
+        if changed && self.current.is_some() {
+            self.transitions += 1;
+        }
+        self.current = Some(decision.clone());
+        (decision, changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(me: u32) -> Inputs {
+        Inputs {
+            now: 1000,
+            my_index: Some(me),
+            controllers: 2,
+            slurmctld_timeout: 10,
+            own_ping_ok: true,
+            ..Default::default()
+        }
+    }
+
+    fn with_hb(mut i: Inputs, index: u32, time: i64) -> Inputs {
+        i.heartbeat = Some(Heartbeat { time, index });
+        i.seen.insert(index, time);
+        i
+    }
+
+    #[test]
+    fn heartbeat_names_the_active_controller() {
+        assert_eq!(decide(&with_hb(base(0), 0, 998)).role, Role::Active);
+        assert_eq!(decide(&with_hb(base(1), 0, 998)).role, Role::Standby);
+        // Stale heartbeat: nobody is active (transition).
+        assert_eq!(decide(&with_hb(base(0), 0, 980)).role, Role::Standby);
+    }
+
+    #[test]
+    fn a_dead_own_slurmctld_is_never_active() {
+        let mut i = with_hb(base(0), 0, 999);
+        i.own_ping_ok = false;
+        let dec = decide(&i);
+        assert_eq!((dec.role, dec.source), (Role::Standby, "ping"));
+    }
+
+    #[test]
+    fn split_brain_resolves_to_the_lowest_fresh_index() {
+        let mut i = with_hb(base(1), 1, 999);
+        i.seen.insert(0, 995);
+        assert_eq!(decide(&i).role, Role::Standby);
+        let mut j = with_hb(base(0), 1, 999);
+        j.seen.insert(0, 995);
+        assert_eq!(decide(&j).role, Role::Active);
+    }
+
+    #[test]
+    fn a_newer_hook_record_switches_at_once() {
+        let mut i = with_hb(base(1), 0, 990);
+        i.hook = Some(HookRecord {
+            index: 1,
+            on: true,
+            time: 995,
+        });
+        assert_eq!(decide(&i).source, "hook");
+        assert_eq!(decide(&i).role, Role::Active);
+        // An older hook record loses to the heartbeat.
+        i.hook = Some(HookRecord {
+            index: 1,
+            on: true,
+            time: 900,
+        });
+        assert_eq!(decide(&i).role, Role::Standby);
+        i.hook = Some(HookRecord {
+            index: 0,
+            on: false,
+            time: 995,
+        });
+        assert_eq!(decide(&i).role, Role::Standby);
+    }
+
+    #[test]
+    fn single_controller_and_unknown_host() {
+        let mut i = base(0);
+        i.controllers = 1;
+        assert_eq!(decide(&i).role, Role::Active);
+        i.own_ping_ok = false;
+        assert_eq!(decide(&i).role, Role::Active, "nobody else could export");
+        i.my_index = None;
+        assert_eq!(decide(&i).role, Role::Unknown);
+    }
+
+    #[test]
+    fn tracker_counts_transitions() {
+        let mut t = RoleTracker::default();
+        let (d1, _) = t.update(with_hb(base(1), 0, 998));
+        assert_eq!(d1.role, Role::Standby);
+        let mut i = base(1);
+        i.now = 1020;
+        let (d2, changed) = t.update(with_hb(i, 1, 1019));
+        assert_eq!(d2.role, Role::Active);
+        assert!(changed);
+        assert_eq!(t.transitions, 1);
+    }
+}

@@ -1,0 +1,141 @@
+//! Gathers the role inputs (local slurm.conf, heartbeat, hook record, a ping
+//! of this host's slurmctld) on the engine thread and feeds the tracker.
+//! In standby these are the only Slurm calls the daemon makes.
+
+use super::slurm_conf::{self, LocalConf};
+use super::{heartbeat, hook, Decision, Inputs, Role, RoleTracker};
+use crate::collect::{Source, Sources};
+use crate::slurm;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Slurm's default SlurmctldTimeout, when neither slurm.conf nor slurmctld says.
+const DEFAULT_SLURMCTLD_TIMEOUT: i64 = 120;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaSettings {
+    pub poll: Duration,
+    pub state_save_location: Option<PathBuf>,
+    pub controller_index: Option<u32>,
+}
+
+impl Default for HaSettings {
+    fn default() -> Self {
+        HaSettings {
+            poll: Duration::from_secs(5),
+            state_save_location: None,
+            controller_index: None,
+        }
+    }
+}
+
+pub struct RolePoller {
+    pub settings: HaSettings,
+    pub tracker: RoleTracker,
+    pub next_poll: Instant,
+    pub state_dir: Option<PathBuf>,
+    pub my_index: Option<u32>,
+    pub heartbeat_age: Option<i64>,
+    last_problem: Option<String>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl RolePoller {
+    pub fn new(settings: HaSettings) -> RolePoller {
+        RolePoller {
+            settings,
+            tracker: RoleTracker::default(),
+            next_poll: Instant::now(),
+            state_dir: None,
+            my_index: None,
+            heartbeat_age: None,
+            last_problem: None,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.tracker
+            .current
+            .as_ref()
+            .map_or(Role::Unknown, |d| d.role)
+    }
+
+    fn problem(&mut self, p: Option<String>) {
+        if p != self.last_problem {
+            if let Some(msg) = &p {
+                crate::error!("role check: {msg}");
+            }
+            self.last_problem = p;
+        }
+    }
+
+    /// One role check; returns the decision and whether the role changed.
+    pub fn poll(&mut self, sources: &mut Sources) -> (Decision, bool) {
+        self.next_poll = Instant::now() + self.settings.poll;
+        let conf_path =
+            std::env::var("SLURM_CONF").unwrap_or_else(|_| slurm::DEFAULT_SLURM_CONF.into());
+        let mut local = slurm_conf::read(std::path::Path::new(&conf_path)).unwrap_or_default();
+        if local.controllers.is_empty() || local.state_save_location.is_none() {
+            // Configless: ask slurmctld (cached for minutes by Sources).
+            if sources.ensure(&[Source::Config]).is_ok() {
+                let c = sources.config();
+                local = LocalConf {
+                    state_save_location: Some(PathBuf::from(&c.state_save_location)),
+                    controllers: c.control_machines.clone(),
+                    slurmctld_timeout: Some(c.slurmctld_timeout_secs as i64),
+                };
+            }
+        }
+        let my_index = self.settings.controller_index.or_else(|| {
+            slurm_conf::my_index(&local.controllers, &crate::state::atomic::hostname())
+        });
+        self.my_index = my_index;
+        let state_dir = self
+            .settings
+            .state_save_location
+            .clone()
+            .or(local.state_save_location.clone());
+        self.state_dir = state_dir.clone();
+        let mut problem = None;
+        let hb = match &state_dir {
+            Some(dir) => heartbeat::read(dir).unwrap_or_else(|e| {
+                problem = Some(e);
+                None
+            }),
+            None => {
+                problem = Some("StateSaveLocation unknown (set --ha.state-save-location)".into());
+                None
+            }
+        };
+        let t = now();
+        self.heartbeat_age = hb.map(|h| t - h.time);
+        let own_ping_ok = my_index.is_some_and(|i| slurm::ping(i as usize).is_ok());
+        let inputs = Inputs {
+            now: t,
+            my_index,
+            controllers: local.controllers.len().max(1) as u32,
+            slurmctld_timeout: local.slurmctld_timeout.unwrap_or(DEFAULT_SLURMCTLD_TIMEOUT),
+            own_ping_ok,
+            heartbeat: hb,
+            hook: state_dir.as_deref().and_then(hook::read),
+            seen: Default::default(),
+        };
+        self.problem(problem);
+        let (decision, changed) = self.tracker.update(inputs);
+        if changed {
+            crate::info!(
+                "role: {} (from {}: {})",
+                decision.role.as_str(),
+                decision.source,
+                decision.why
+            );
+        }
+        (decision, changed)
+    }
+}

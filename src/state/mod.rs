@@ -1,0 +1,5 @@
+//! Durable state in StateSaveLocation (often NFS): whole-file atomic
+//! replacement, never fcntl locks.
+
+pub mod accounting;
+pub mod atomic;
