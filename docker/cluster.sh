@@ -24,7 +24,8 @@ export SUITE=${SUITE:-bookworm}
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-slurmha}
 export CLUSTER_DIR=${CLUSTER_DIR:-$repo/.cluster/$SUITE}
 export EXPORTER_DIR=$CLUSTER_DIR/exporter
-export EXPORTER_FLAGS=${EXPORTER_FLAGS:-}
+# Short intervals so tests see changes quickly (the defaults are 5-60 s).
+export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --collector.jobs.interval=5s --collector.accounting.interval=5s}
 compose() { docker-compose -f "$here/compose.yml" "$@"; }
 log() { echo "cluster: $*" >&2; }
 

@@ -346,13 +346,17 @@ impl Engine {
             &[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION],
             1.0,
         );
-        vec![
+        let active = if self.active() { 1.0 } else { 0.0 };
+        let mut out = vec![
             Family::single(
                 "slurm_exporter_active",
                 "1 if this exporter serves cluster metrics (it runs on the controller in control)",
                 Kind::Gauge,
-                1.0,
+                active,
             ),
+            role_info,
+            transitions,
+            hb_age,
             build,
             dur,
             ok,
@@ -364,7 +368,15 @@ impl Engine {
                 Kind::Gauge,
                 unix_now(),
             ),
-        ]
+        ];
+        if active == 0.0 {
+            // A standby shows who it is, nothing about the cluster.
+            out.retain(|f| {
+                !f.name.starts_with("slurm_exporter_collector")
+                    && f.name != "slurm_exporter_slurmctld_requests_total"
+            });
+        }
+        out
     }
 
     /// Renders every collector's last good families plus self-metrics.

@@ -33,6 +33,23 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Scenarios share one cluster: take turns (nextest runs tests in parallel
+/// processes).
+struct ClusterLock(#[allow(dead_code)] std::fs::File);
+fn lock() -> ClusterLock {
+    let dir = repo().join(".cluster");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("test.lock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an fd we own; released when the file is closed.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    ClusterLock(f)
+}
+
 /// Polls until `f` holds; returns how long it took.
 fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t0 = Instant::now();
@@ -70,6 +87,7 @@ fn in_control() -> Option<u32> {
 
 #[test]
 fn slurm_fails_over_to_the_backup_and_back_without_losing_jobs() {
+    let _lock = lock();
     let _logs = LogsOnFailure;
     ok(&["up"]);
     ok(&["wait", "180"]);
@@ -173,4 +191,244 @@ fn slurm_fails_over_to_the_backup_and_back_without_losing_jobs() {
         20,
         "{out}"
     );
+}
+
+/// One scrape of the exporter on `ctl` through its published port.
+fn scrape(ctl: &str) -> Option<String> {
+    let port = if ctl == "ctl1" { 19101 } else { 19102 };
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    use std::io::{Read, Write};
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+fn active(ctl: &str) -> Option<bool> {
+    scrape(ctl)
+        .and_then(|t| value(&t, "slurm_exporter_active"))
+        .map(|v| v == 1.0)
+}
+
+/// Sum of sacct_terminal_jobs_total per (partition, state, exit_code).
+fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("sacct_terminal_jobs_total{"))
+    {
+        let (k, v) = l.rsplit_once(' ').unwrap();
+        let get = |n: &str| {
+            k.split(&format!("{n}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        *m.entry(format!(
+            "{}|{}|{}",
+            get("partition"),
+            get("state"),
+            get("exit_code")
+        ))
+        .or_insert(0.0) += v.parse::<f64>().unwrap();
+    }
+    m
+}
+
+fn sacct_since(ctl: &str, since: &str) -> std::collections::BTreeMap<String, f64> {
+    let (_, out) = cluster(&[
+        "exec",
+        ctl,
+        "sacct",
+        "-a",
+        "-X",
+        "-n",
+        "-P",
+        "-S",
+        since,
+        "-E",
+        "now",
+        "-s",
+        "CD,F,CA,TO,NF,PR,BF,DL,OOM",
+        "-o",
+        "partition,state,exitcode",
+    ]);
+    let mut m = std::collections::BTreeMap::new();
+    for l in out.lines() {
+        let f: Vec<&str> = l.split('|').collect();
+        if f.len() == 3 {
+            let state = f[1].split(' ').next().unwrap().to_lowercase();
+            *m.entry(format!("{}|{}|{}", f[0], state, f[2]))
+                .or_insert(0.0) += 1.0;
+        }
+    }
+    m
+}
+
+fn diff(
+    after: &std::collections::BTreeMap<String, f64>,
+    before: &std::collections::BTreeMap<String, f64>,
+) -> std::collections::BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v != 0.0)
+        .collect()
+}
+
+#[test]
+fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
+    let _lock = lock();
+    let _logs = LogsOnFailure;
+    ok(&["up"]);
+    ok(&["wait", "180"]);
+    // 1. Steady state: ctl1's exporter is active, ctl2's is standby without cluster families.
+    wait_until("ctl1 active, ctl2 standby", Duration::from_secs(60), || {
+        active("ctl1") == Some(true) && active("ctl2") == Some(false)
+    });
+    let standby = scrape("ctl2").unwrap();
+    assert!(
+        !standby.contains("squeue_partition_jobs_state") && !standby.contains("slurm_node_cpus{"),
+        "{standby}"
+    );
+    assert!(
+        standby.contains("slurm_exporter_role_info{role=\"standby\",controller=\"1\""),
+        "{standby}"
+    );
+    // Prometheus sees one source of cluster series, not two.
+    wait_until(
+        "Prometheus to hold node series from ctl1 only",
+        Duration::from_secs(60),
+        || {
+            let (ok, out) = cluster(&["exec", "prometheus", "curl", "-s", "http://localhost:9090/api/v1/query?query=count(count%20by%20(instance)%20(slurm_node_cpus))"]);
+            ok && out.contains("\"value\":[") && out.contains(",\"1\"]")
+        },
+    );
+
+    // Baseline: counters as ctl1 exports them once they have settled.
+    let since = ok(&["exec", "ctl1", "date", "+%Y-%m-%dT%H:%M:%S"])
+        .trim()
+        .to_string();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut before = completions(&scrape("ctl1").unwrap());
+    wait_until("ctl1's counters to settle", Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_secs(6));
+        let now = completions(&scrape("ctl1").unwrap());
+        let same = now == before;
+        before = now;
+        same
+    });
+
+    // 2. kill -9 ctl1's slurmctld while jobs finish.
+    for i in 0..12 {
+        let cmd = if i % 3 == 0 {
+            "sleep 4; exit 3"
+        } else {
+            "sleep 4"
+        };
+        ok(&["exec", "ctl1", "sbatch", "-Q", "-p", "debug", "--wrap", cmd]);
+    }
+    let submitted = ok(&["exec", "ctl1", "date", "+%s"])
+        .trim()
+        .parse::<u64>()
+        .unwrap();
+    wait_until(
+        "slurmctld to save the jobs",
+        Duration::from_secs(60),
+        || {
+            let (ok, out) = cluster(&[
+                "exec",
+                "ctl1",
+                "stat",
+                "-c",
+                "%Y",
+                "/var/spool/slurmctld/job_state",
+            ]);
+            ok && out.trim().parse::<u64>().is_ok_and(|t| t > submitted)
+        },
+    );
+    ok(&["kill-ctld", "ctl1"]);
+    let t_kill = Instant::now();
+    wait_until(
+        "ctl1's exporter to stand by",
+        Duration::from_secs(30),
+        || active("ctl1") == Some(false),
+    );
+    eprintln!(
+        "ctl1 exporter standby {:?} after its slurmctld was killed",
+        t_kill.elapsed()
+    );
+    wait_until("ctl2 to take control", Duration::from_secs(90), || {
+        in_control() == Some(1)
+    });
+    let t_takeover = Instant::now();
+    wait_until(
+        "ctl2's exporter to become active",
+        Duration::from_secs(60),
+        || active("ctl2") == Some(true),
+    );
+    eprintln!(
+        "ctl2 exporter active {:?} after Slurm's takeover ({:?} after the kill)",
+        t_takeover.elapsed(),
+        t_kill.elapsed()
+    );
+    wait_until(
+        "the 12 jobs to finish and the counters to match sacct",
+        Duration::from_secs(240),
+        || {
+            let truth = sacct_since("ctl2", &since);
+            let got = scrape("ctl2").map(|t| diff(&completions(&t), &before));
+            truth.values().sum::<f64>() >= 12.0 && got.as_ref() == Some(&truth)
+        },
+    );
+    let mid = completions(&scrape("ctl2").unwrap());
+
+    // 3. Failback: ctl1 takes control again and continues the counters.
+    for _ in 0..5 {
+        ok(&[
+            "exec", "ctl2", "sbatch", "-Q", "-p", "debug", "--wrap", "sleep 2",
+        ]);
+    }
+    ok(&["start-ctld", "ctl1"]);
+    let t_start = Instant::now();
+    wait_until(
+        "ctl1 to take control back",
+        Duration::from_secs(120),
+        || in_control() == Some(0),
+    );
+    wait_until(
+        "ctl1 active, ctl2 standby again",
+        Duration::from_secs(60),
+        || active("ctl1") == Some(true) && active("ctl2") == Some(false),
+    );
+    eprintln!(
+        "failback: exporters switched {:?} after restarting ctl1's slurmctld",
+        t_start.elapsed()
+    );
+    wait_until("all 17 jobs counted once", Duration::from_secs(240), || {
+        let truth = sacct_since("ctl1", &since);
+        let got = scrape("ctl1").map(|t| diff(&completions(&t), &before));
+        truth.values().sum::<f64>() >= 17.0 && got.as_ref() == Some(&truth)
+    });
+    // Never backwards: every label set is at least what ctl2 had exported.
+    let end = completions(&scrape("ctl1").unwrap());
+    for (k, v) in &mid {
+        assert!(
+            end.get(k).copied().unwrap_or(0.0) >= *v,
+            "{k} went from {v} to {:?}",
+            end.get(k)
+        );
+    }
 }
