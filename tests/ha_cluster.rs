@@ -432,3 +432,216 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         );
     }
 }
+
+fn now_in(ctl: &str) -> String {
+    ok(&["exec", ctl, "date", "+%Y-%m-%dT%H:%M:%S"])
+        .trim()
+        .to_string()
+}
+
+/// Waits for the active exporter on `ctl` to export exactly what sacct
+/// reports since `since`, on top of `before`.
+fn wait_exact(
+    ctl: &str,
+    since: &str,
+    before: &std::collections::BTreeMap<String, f64>,
+    jobs: f64,
+    deadline: Duration,
+) {
+    wait_until("the counters to match sacct", deadline, || {
+        let truth = sacct_since(ctl, since);
+        let got = scrape(ctl).map(|t| diff(&completions(&t), before));
+        truth.values().sum::<f64>() >= jobs && got.as_ref() == Some(&truth)
+    });
+}
+
+/// Counters of the active exporter once two scrapes 6 s apart agree.
+fn settled(ctl: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut last = completions(&scrape(ctl).unwrap_or_default());
+    wait_until("the counters to settle", Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_secs(6));
+        let now = completions(&scrape(ctl).unwrap_or_default());
+        let same = now == last;
+        last = now;
+        same
+    });
+    last
+}
+
+#[test]
+fn killing_the_active_exporter_loses_and_repeats_nothing() {
+    let _lock = lock();
+    let _logs = LogsOnFailure;
+    ok(&["up"]);
+    ok(&["wait", "180"]);
+    wait_until("ctl1 active", Duration::from_secs(60), || {
+        active("ctl1") == Some(true)
+    });
+    let since = now_in("ctl1");
+    std::thread::sleep(Duration::from_secs(1));
+    let before = settled("ctl1");
+    let mut highest = before.clone();
+    let mut seed = std::process::id() as u64;
+    for round in 0..5 {
+        for _ in 0..4 {
+            ok(&[
+                "exec", "ctl1", "sbatch", "-Q", "-p", "debug", "--wrap", "sleep 1",
+            ]);
+        }
+        // A pseudo-random point of the exporter's 5 s accounting cycle.
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(500 + (seed >> 33) % 5000));
+        ok(&["kill-exporter", "ctl1"]);
+        wait_until(
+            "the restarted exporter to be active",
+            Duration::from_secs(60),
+            || active("ctl1") == Some(true),
+        );
+        // Never backwards, at any scrape.
+        if let Some(t) = scrape("ctl1") {
+            for (k, v) in completions(&t) {
+                assert!(
+                    v >= highest.get(&k).copied().unwrap_or(0.0),
+                    "round {round}: {k} went back to {v}"
+                );
+                highest.insert(k, v);
+            }
+        }
+    }
+    wait_exact("ctl1", &since, &before, 20.0, Duration::from_secs(240));
+}
+
+#[test]
+fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
+    let _lock = lock();
+    let _logs = LogsOnFailure;
+    ok(&["up"]);
+    ok(&["wait", "180"]);
+    wait_until("ctl1 active", Duration::from_secs(60), || {
+        active("ctl1") == Some(true)
+    });
+    let file = "/var/spool/slurmctld/ha_exporter/accounting.json";
+    wait_until("the state file to exist", Duration::from_secs(60), || {
+        cluster(&["exec", "ctl1", "test", "-s", file]).0
+    });
+    for (how, cmd) in [
+        (
+            "truncated",
+            format!("head -c 20 {file} > {file}.cut && mv {file}.cut {file}"),
+        ),
+        ("garbage", format!("printf 'garbage\\000\\377' > {file}")),
+    ] {
+        let errors_before = scrape("ctl1")
+            .and_then(|t| value(&t, "slurm_exporter_state_errors_total"))
+            .unwrap_or(0.0);
+        ok(&["exec", "ctl1", "sh", "-c", &cmd]);
+        wait_until(
+            &format!("the {how} file to be noticed"),
+            Duration::from_secs(60),
+            || {
+                scrape("ctl1")
+                    .and_then(|t| value(&t, "slurm_exporter_state_errors_total"))
+                    .unwrap_or(0.0)
+                    > errors_before
+            },
+        );
+        let (_, aside) = cluster(&[
+            "exec",
+            "ctl1",
+            "sh",
+            "-c",
+            "ls /var/spool/slurmctld/ha_exporter/",
+        ]);
+        assert!(
+            aside.contains("accounting.json.corrupt."),
+            "{how}: the bad file is kept aside: {aside}"
+        );
+        let (_, log) = cluster(&["exec", "ctl1", "cat", "/var/log/slurm/exporter.log"]);
+        assert!(
+            log.contains("accounting state unusable"),
+            "{how}: a clear log line"
+        );
+        // No crash: the same process answers, and counting resumes from its
+        // declared start, exactly.
+        let since_ts = scrape("ctl1")
+            .and_then(|t| {
+                value(
+                    &t,
+                    "slurm_exporter_accounting_counting_since_timestamp_seconds",
+                )
+            })
+            .unwrap();
+        let since = ok(&[
+            "exec",
+            "ctl1",
+            "date",
+            "-d",
+            &format!("@{}", since_ts as i64),
+            "+%Y-%m-%dT%H:%M:%S",
+        ])
+        .trim()
+        .to_string();
+        for _ in 0..3 {
+            ok(&[
+                "exec", "ctl1", "sbatch", "-Q", "-p", "debug", "--wrap", "true",
+            ]);
+        }
+        let empty = std::collections::BTreeMap::new();
+        wait_exact("ctl1", &since, &empty, 3.0, Duration::from_secs(120));
+    }
+    let (_, check) = cluster(&[
+        "exec",
+        "ctl1",
+        "runuser",
+        "-u",
+        "slurm",
+        "--",
+        "/opt/exporter/slurm-ha-exporter",
+        "state",
+        "check",
+    ]);
+    assert!(check.contains("valid"), "{check}");
+}
+
+#[test]
+fn jobs_that_reach_slurmdbd_late_are_counted_once() {
+    let _lock = lock();
+    let _logs = LogsOnFailure;
+    ok(&["up"]);
+    ok(&["wait", "180"]);
+    wait_until("ctl1 active", Duration::from_secs(60), || {
+        active("ctl1") == Some(true)
+    });
+    let since = now_in("ctl1");
+    std::thread::sleep(Duration::from_secs(1));
+    let before = settled("ctl1");
+    ok(&["stop-dbd"]);
+    let down = Instant::now();
+    for i in 0..30 {
+        let cmd = if i % 5 == 0 { "exit 7" } else { "true" };
+        ok(&["exec", "ctl1", "sbatch", "-Q", "-p", "debug", "--wrap", cmd]);
+    }
+    // slurmdbd stays down for two minutes while the jobs finish.
+    wait_until("the 30 jobs to finish", Duration::from_secs(110), || {
+        cluster(&["exec", "ctl1", "squeue", "-h", "-o", "%i"])
+            .1
+            .trim()
+            .is_empty()
+    });
+    while down.elapsed() < Duration::from_secs(120) {
+        assert_eq!(
+            completions(&scrape("ctl1").unwrap_or_default()),
+            before,
+            "nothing counted while slurmdbd is down"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    ok(&["start-dbd"]);
+    wait_exact("ctl1", &since, &before, 30.0, Duration::from_secs(240));
+    // And it stays exact (no late double count).
+    std::thread::sleep(Duration::from_secs(12));
+    let truth = sacct_since("ctl1", &since);
+    assert_eq!(diff(&completions(&scrape("ctl1").unwrap()), &before), truth);
+}
