@@ -76,6 +76,29 @@ impl Drop for LogsOnFailure {
     }
 }
 
+/// kill -9 of ctl1's slurmctld once it has saved the jobs just submitted:
+/// slurmctld saves job state a moment after changes, and a kill before that
+/// loses the newest jobs in Slurm itself (not a fault of the bed).
+fn kill_ctl1_after_state_saved() {
+    let submitted: u64 = ok(&["exec", "ctl1", "date", "+%s"]).trim().parse().unwrap();
+    wait_until(
+        "slurmctld to save the submitted jobs",
+        Duration::from_secs(60),
+        || {
+            let (ok, out) = cluster(&[
+                "exec",
+                "ctl1",
+                "stat",
+                "-c",
+                "%Y",
+                "/var/spool/slurmctld/job_state",
+            ]);
+            ok && out.trim().parse::<u64>().is_ok_and(|t| t > submitted)
+        },
+    );
+    ok(&["kill-ctld", "ctl1"]);
+}
+
 fn in_control() -> Option<u32> {
     let (ok, out) = cluster(&["in-control"]);
     if ok {
@@ -109,29 +132,7 @@ fn slurm_fails_over_to_the_backup_and_back_without_losing_jobs() {
         ids.push(out.trim().to_string());
     }
 
-    // slurmctld saves job state a moment after changes; a kill -9 before
-    // that loses the newest jobs (Slurm's behaviour, not a bed fault). Kill
-    // once job_state is newer than the last submission.
-    let submitted = ok(&["exec", "ctl1", "date", "+%s"])
-        .trim()
-        .parse::<u64>()
-        .unwrap();
-    wait_until(
-        "slurmctld to save the submitted jobs",
-        Duration::from_secs(60),
-        || {
-            let (ok, out) = cluster(&[
-                "exec",
-                "ctl1",
-                "stat",
-                "-c",
-                "%Y",
-                "/var/spool/slurmctld/job_state",
-            ]);
-            ok && out.trim().parse::<u64>().is_ok_and(|t| t > submitted)
-        },
-    );
-    ok(&["kill-ctld", "ctl1"]);
+    kill_ctl1_after_state_saved();
     let takeover = wait_until("ctl2 to take control", Duration::from_secs(90), || {
         in_control() == Some(1)
     });
@@ -340,26 +341,7 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         };
         ok(&["exec", "ctl1", "sbatch", "-Q", "-p", "debug", "--wrap", cmd]);
     }
-    let submitted = ok(&["exec", "ctl1", "date", "+%s"])
-        .trim()
-        .parse::<u64>()
-        .unwrap();
-    wait_until(
-        "slurmctld to save the jobs",
-        Duration::from_secs(60),
-        || {
-            let (ok, out) = cluster(&[
-                "exec",
-                "ctl1",
-                "stat",
-                "-c",
-                "%Y",
-                "/var/spool/slurmctld/job_state",
-            ]);
-            ok && out.trim().parse::<u64>().is_ok_and(|t| t > submitted)
-        },
-    );
-    ok(&["kill-ctld", "ctl1"]);
+    kill_ctl1_after_state_saved();
     let t_kill = Instant::now();
     wait_until(
         "ctl1's exporter to stand by",
@@ -644,4 +626,82 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     std::thread::sleep(Duration::from_secs(12));
     let truth = sacct_since("ctl1", &since);
     assert_eq!(diff(&completions(&scrape("ctl1").unwrap()), &before), truth);
+}
+
+/// Samples both exporters every 200 ms while `during` runs, then for
+/// `after`; returns the longest stretch in which both served as active.
+fn longest_double_active(after: Duration) -> Duration {
+    let (mut longest, mut since) = (Duration::ZERO, None::<Instant>);
+    let end = Instant::now() + after;
+    while Instant::now() < end {
+        let both = active("ctl1") == Some(true) && active("ctl2") == Some(true);
+        match (both, since) {
+            (true, None) => since = Some(Instant::now()),
+            (false, Some(t)) => {
+                longest = longest.max(t.elapsed());
+                since = None;
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if let Some(t) = since {
+        longest = longest.max(t.elapsed());
+    }
+    longest
+}
+
+#[test]
+fn a_hung_primary_never_leaves_two_exporters_active_for_long() {
+    let _lock = lock();
+    let _logs = LogsOnFailure;
+    ok(&["up"]);
+    ok(&["wait", "180"]);
+    wait_until("ctl1 active", Duration::from_secs(60), || {
+        active("ctl1") == Some(true) && active("ctl2") == Some(false)
+    });
+    let since = now_in("ctl2");
+    std::thread::sleep(Duration::from_secs(1));
+    let before = settled("ctl1");
+    for _ in 0..6 {
+        ok(&[
+            "exec", "ctl2", "sbatch", "-Q", "-p", "debug", "--wrap", "sleep 3",
+        ]);
+    }
+    // Hung primary: paused past SlurmctldTimeout (10 s), the backup takes over.
+    ok(&["pause", "ctl1"]);
+    wait_until("ctl2 to take control", Duration::from_secs(90), || {
+        cluster(&[
+            "exec",
+            "ctl2",
+            "od",
+            "-An",
+            "-tu1",
+            "-j15",
+            "-N1",
+            "/var/spool/slurmctld/heartbeat",
+        ])
+        .1
+        .trim()
+            == "1"
+    });
+    wait_until(
+        "ctl2's exporter to become active",
+        Duration::from_secs(60),
+        || active("ctl2") == Some(true),
+    );
+    ok(&["unpause", "ctl1"]);
+    let double = longest_double_active(Duration::from_secs(45));
+    eprintln!("pause/unpause: longest stretch with both exporters active: {double:?}");
+    // One poll interval (2 s) plus the 200 ms sampling step and scrape time.
+    assert!(
+        double <= Duration::from_millis(2700),
+        "both exporters active for {double:?}"
+    );
+    let ctl = if active("ctl1") == Some(true) {
+        "ctl1"
+    } else {
+        "ctl2"
+    };
+    wait_exact(ctl, &since, &before, 6.0, Duration::from_secs(240));
 }
