@@ -4,7 +4,8 @@
 # node1, node2 (slurmd), prometheus scraping the exporter on both
 # controllers. Every wait polls with a deadline.
 #
-#   docker/cluster.sh up        build images and the exporter, start, wait until ready, print URLs
+#   docker/cluster.sh up        build images and the exporter, start (undoing faults left
+#                               by an earlier run), wait until ready, print URLs
 #   docker/cluster.sh down      stop and remove containers and volumes
 #   docker/cluster.sh wait      wait until ready (both controllers answer ping,
 #                               ctl1 in control, both nodes idle, sacctmgr knows the cluster)
@@ -51,8 +52,12 @@ prepare() {
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
     bin=$repo/target/release/slurm-ha-exporter
   fi
-  install -m 0755 "$bin" "$EXPORTER_DIR/slurm-ha-exporter"
+  if ! cmp -s "$bin" "$EXPORTER_DIR/slurm-ha-exporter"; then
+    install -m 0755 "$bin" "$EXPORTER_DIR/slurm-ha-exporter"
+    EXPORTER_CHANGED=1
+  fi
 }
+EXPORTER_CHANGED=0
 
 # Index of the controller in control, from StateSaveLocation/heartbeat:
 # big-endian u64 time, then big-endian u64 controller index.
@@ -87,14 +92,42 @@ ready() {
   x ctl1 sacctmgr -n show cluster format=cluster | grep -qw hacluster
 }
 
+# Undoes faults a failed test may have left: paused or disconnected
+# controllers, a killed slurmctld, stopped containers.
+heal() {
+  local c id
+  for c in ctl1 ctl2; do
+    id=$(cid $c)
+    docker inspect "$id" >/dev/null 2>&1 || continue
+    [ "$(docker inspect -f '{{.State.Paused}}' "$id")" = true ] && docker unpause "$id" >/dev/null
+    docker inspect -f '{{json .NetworkSettings.Networks}}' "$id" | grep -q "${COMPOSE_PROJECT_NAME}_default" \
+      || docker network connect --alias "$c" "${COMPOSE_PROJECT_NAME}_default" "$id"
+    if [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] && ! x "$c" pgrep -x slurmctld >/dev/null; then
+      x "$c" /usr/local/bin/entrypoint.sh start-ctld
+    fi
+  done
+}
+
 up() {
   "$here/build-images.sh" "$SUITE"
   prepare
+  heal
   compose up -d dbd
   wait_for "slurmdbd" 120 x dbd sacctmgr -n show cluster
   x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
   compose up -d
+  # Nodes drained by an earlier fault (e.g. a job that ran on a node while
+  # its controller was frozen) go back to service.
+  wait_for "slurmctld on ctl1" 60 x ctl1 scontrol ping
+  x ctl1 sinfo -h -N -t drain,drained,draining -o '%N' 2>/dev/null | sort -u | while read -r n; do
+    [ -n "$n" ] && x ctl1 scontrol update nodename="$n" state=resume || true
+  done
   wait_for "the cluster to be ready" 180 ready || { compose ps; exit 1; }
+  if [ "$EXPORTER_CHANGED" = 1 ]; then
+    # Running exporters still execute the old binary: restart them (their
+    # supervisor loop starts the new one).
+    for c in ctl1 ctl2; do x "$c" pkill -f /opt/exporter/slurm-ha-exporter || true; done
+  fi
   log "ready: Prometheus http://127.0.0.1:${PROMETHEUS_PORT:-19090}  exporters http://127.0.0.1:${CTL1_PORT:-19101}/metrics (ctl1), http://127.0.0.1:${CTL2_PORT:-19102}/metrics (ctl2)"
 }
 

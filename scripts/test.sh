@@ -10,6 +10,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/install-deps.sh
 scripts/embedded-slurm.sh start
+# Stop what we started (KEEP_CLUSTER=1 keeps both clusters for reruns).
+cleanup() {
+  [ "${KEEP_CLUSTER:-0}" = 1 ] && return
+  docker/cluster.sh down >/dev/null 2>&1 || true
+  scripts/embedded-slurm.sh stop || true
+}
+trap cleanup EXIT
 export SLURM_CONF=${EMBED_DIR:-$here/.embedded}/slurm.conf
 run() {
   if cargo nextest --version >/dev/null 2>&1; then
@@ -22,11 +29,9 @@ t0=$SECONDS
 if cargo nextest --version >/dev/null 2>&1; then
   run -E 'not binary(ha_cluster)' "$@"
   echo "test: unit and single-host tests took $((SECONDS - t0))s" >&2
-  [ "${KEEP_CLUSTER:-0}" = 1 ] || trap 'docker/cluster.sh down >/dev/null 2>&1 || true' EXIT
   t1=$SECONDS
   run -E 'binary(ha_cluster)' "$@"
   echo "test: Docker HA cluster tests took $((SECONDS - t1))s (images and cluster included)" >&2
 else
-  [ "${KEEP_CLUSTER:-0}" = 1 ] || trap 'docker/cluster.sh down >/dev/null 2>&1 || true' EXIT
   run "$@"
 fi

@@ -152,17 +152,17 @@ impl Engine {
 
     /// Runs the role check if it is due; on a change, starts collecting at
     /// once (active) or drops every cluster family (standby).
-    fn check_role(&mut self) {
+    fn check_role(&mut self) -> bool {
         let Some(poller) = self.role.as_mut() else {
-            return;
+            return false;
         };
         if Instant::now() < poller.next_poll {
-            return;
+            return false;
         }
         let (decision, changed) = poller.poll(&mut self.sources);
         self.sources.state_dir = poller.state_dir.clone();
         if !changed {
-            return;
+            return false;
         }
         let now = Instant::now();
         for s in &mut self.slots {
@@ -175,18 +175,66 @@ impl Engine {
                 s.success = false;
             }
         }
+        true
     }
 
     /// Runs every collector that is due; returns when the next one is.
-    pub fn run_due(&mut self) -> Instant {
+    ///
+    /// A libslurm call can block for about 1.5 x SlurmctldTimeout while a
+    /// controller hangs (client fail-over tries the primary first), so the
+    /// role is checked between collectors and, when `published` is given,
+    /// the snapshot is republished after each one: a role change shows at
+    /// once and a standby stops exporting mid-cycle.
+    pub fn run_due_publishing(&mut self, published: Option<&Published>) -> Instant {
         let now = Instant::now();
         self.sources.begin_cycle();
         self.cycles += 1;
-        for slot in self.slots.iter_mut().filter(|s| s.next_due <= now) {
+        for i in 0..self.slots.len() {
+            if self.check_role() {
+                if let Some(p) = published {
+                    p.set(self.snapshot());
+                }
+            }
+            if !self.active() {
+                break;
+            }
+            if self.slots[i].next_due > now {
+                continue;
+            }
+            self.run_slot(i, now);
+            if let Some(p) = published {
+                p.set(self.snapshot());
+            }
+        }
+        self.sources.release();
+        self.slots
+            .iter()
+            .map(|s| s.next_due)
+            .min()
+            .unwrap_or(now + Duration::from_secs(60))
+    }
+
+    pub fn run_due(&mut self) -> Instant {
+        self.run_due_publishing(None)
+    }
+
+    fn run_slot(&mut self, i: usize, now: Instant) {
+        let slot = &mut self.slots[i];
+        {
             let t0 = Instant::now();
             let mut fams = Vec::new();
             let needs = slot.collector.needs();
-            let result = self.sources.ensure(needs).and_then(|_| {
+            let skip = self
+                .sources
+                .failed_in_cycle()
+                .filter(|_| slot.collector.uses_slurmctld())
+                .map(|e| format!("skipped: slurmctld did not answer earlier in this cycle ({e})"));
+            let result = match skip {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+            .and_then(|_| self.sources.ensure(needs))
+            .and_then(|_| {
                 let versions: Vec<(Source, u64)> = needs
                     .iter()
                     .filter(|n| n.incremental())
@@ -233,11 +281,6 @@ impl Engine {
                 }
             }
         }
-        self.slots
-            .iter()
-            .map(|s| s.next_due)
-            .min()
-            .unwrap_or(now + Duration::from_secs(60))
     }
 
     /// Runs every collector once, now (collect --once).
@@ -407,7 +450,7 @@ impl Engine {
         while !published.stopping() {
             self.check_role();
             let mut next = if self.active() {
-                self.run_due()
+                self.run_due_publishing(Some(&published))
             } else {
                 Instant::now() + Duration::from_secs(3600)
             };

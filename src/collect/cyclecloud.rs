@@ -145,6 +145,9 @@ impl Collector for CycleCloudCollector {
     fn needs(&self) -> &'static [Source] {
         &[]
     }
+    fn uses_slurmctld(&self) -> bool {
+        false
+    }
     fn collect(&mut self, _: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         if Path::new(&self.azslurm).exists() {
             let parts = run(&self.azslurm, &["partitions"], TIMEOUT)?;

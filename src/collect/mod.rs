@@ -24,6 +24,11 @@ pub trait Collector: Send {
     /// Sources loaded (once per cycle, shared) before `collect` runs.
     fn needs(&self) -> &'static [Source];
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String>;
+    /// Whether it calls slurmctld (skipped for the rest of a cycle in which
+    /// slurmctld did not answer).
+    fn uses_slurmctld(&self) -> bool {
+        true
+    }
 }
 
 /// A collector known to the exporter, with its defaults.

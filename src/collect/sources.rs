@@ -44,6 +44,9 @@ pub struct Sources {
     pub rpcs: RpcCounts,
     /// StateSaveLocation as the role check found it (daemon only).
     pub state_dir: Option<std::path::PathBuf>,
+    /// The first load error of this cycle: while slurmctld does not answer
+    /// each call blocks for its timeout, so the rest of the cycle skips it.
+    failed_in_cycle: Option<String>,
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -88,6 +91,12 @@ impl Sources {
     /// Starts a cycle: every source may be loaded again, once.
     pub fn begin_cycle(&mut self) {
         self.cycle += 1;
+        self.failed_in_cycle = None;
+    }
+
+    /// Why slurmctld failed earlier in this cycle, if it did.
+    pub fn failed_in_cycle(&self) -> Option<&str> {
+        self.failed_in_cycle.as_deref()
     }
 
     /// Frees the large messages; their versions and update times stay.
@@ -122,7 +131,9 @@ impl Sources {
     /// source that failed in this cycle is not retried until the next one.
     pub fn ensure(&mut self, needs: &[Source]) -> Result<(), String> {
         for need in needs {
-            self.ensure_one(*need, false)?;
+            self.ensure_one(*need, false).inspect_err(|e| {
+                self.failed_in_cycle.get_or_insert_with(|| e.clone());
+            })?;
         }
         Ok(())
     }
