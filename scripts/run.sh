@@ -18,5 +18,5 @@ else
   export SLURM_CONF=${EMBED_DIR:-$here/.embedded}/slurm.conf
 fi
 cargo build --release --manifest-path "$here/Cargo.toml"
-echo "run: metrics at http://localhost:9101/metrics (Ctrl-C stops)" >&2
+echo "run: metrics at http://localhost:9101/metrics unless --web.listen-address says otherwise (Ctrl-C stops)" >&2
 exec "$here/target/release/slurm-ha-exporter" run "$@"
