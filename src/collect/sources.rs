@@ -66,8 +66,10 @@ struct Slot<T> {
     /// last_update of the newest data slurmctld sent, kept after release.
     last_update: Option<i64>,
     version: u64,
-    /// Cycle in which the last load was attempted, and its error if it failed.
-    tried_in: u64,
+    /// Cycle in which the last load was attempted (None: never, which a
+    /// role check before the first cycle must not mistake for "tried in
+    /// cycle 0"), and its error if it failed.
+    tried_in: Option<u64>,
     error: Option<String>,
 }
 
@@ -77,7 +79,7 @@ impl<T> Default for Slot<T> {
             value: None,
             last_update: None,
             version: 0,
-            tried_in: 0,
+            tried_in: None,
             error: None,
         }
     }
@@ -236,6 +238,13 @@ impl Sources {
             .as_ref()
             .expect("config not loaded: declare Source::Config")
     }
+    /// The statistics if this cycle loaded them (a `wants` source).
+    pub fn stats_this_cycle(&self) -> Option<&SchedulerStats> {
+        let s = &self.stats;
+        (s.tried_in == Some(self.cycle) && s.error.is_none())
+            .then_some(s.value.as_ref())
+            .flatten()
+    }
     /// The configuration if it was ever loaded (no RPC).
     pub fn config_if_loaded(&self) -> Option<&Config> {
         self.config.value.as_ref()
@@ -254,10 +263,10 @@ fn incremental<T>(
     load: fn(Option<i64>) -> Result<Option<T>, slurm::SlurmError>,
     last_update: fn(&T) -> i64,
 ) -> Result<(), String> {
-    if slot.tried_in == cycle && !(full && slot.value.is_none()) {
+    if slot.tried_in == Some(cycle) && !(full && slot.value.is_none()) {
         return slot.error.clone().map_or(Ok(()), Err);
     }
-    slot.tried_in = cycle;
+    slot.tried_in = Some(cycle);
     *rpcs += 1;
     let since = if full { None } else { slot.last_update };
     match load(since) {
@@ -285,10 +294,10 @@ fn once_per_cycle<T>(
     cycle: u64,
     load: impl FnOnce() -> Result<T, slurm::SlurmError>,
 ) -> Result<(), String> {
-    if slot.tried_in == cycle {
+    if slot.tried_in == Some(cycle) {
         return slot.error.clone().map_or(Ok(()), Err);
     }
-    slot.tried_in = cycle;
+    slot.tried_in = Some(cycle);
     match load() {
         Ok(v) => {
             slot.value = Some(v);
@@ -299,5 +308,31 @@ fn once_per_cycle<T>(
             slot.error = Some(e.to_string());
             Err(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_never_tried_is_loaded_even_before_the_first_cycle() {
+        // The role check can ask for the configuration before the engine
+        // begins cycle 1; that must load, not report a silent success.
+        let mut slot: Slot<u32> = Slot::default();
+        let mut calls = 0;
+        assert!(once_per_cycle(&mut slot, 0, || {
+            calls += 1;
+            Ok(7)
+        })
+        .is_ok());
+        assert_eq!((calls, slot.value), (1, Some(7)));
+        // Within the same cycle a second ask costs nothing.
+        assert!(once_per_cycle(&mut slot, 0, || {
+            calls += 1;
+            Ok(8)
+        })
+        .is_ok());
+        assert_eq!((calls, slot.value), (1, Some(7)));
     }
 }
