@@ -234,6 +234,13 @@ impl Engine {
                 None => Ok(()),
             }
             .and_then(|_| self.sources.ensure(needs))
+            .map(|_| {
+                // Best effort, and not against a slurmctld that already
+                // timed out in this cycle.
+                if self.sources.failed_in_cycle().is_none() {
+                    let _ = self.sources.ensure(slot.collector.wants());
+                }
+            })
             .and_then(|_| {
                 let versions: Vec<(Source, u64)> = needs
                     .iter()

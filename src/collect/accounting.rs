@@ -1,24 +1,18 @@
 //! Finished jobs from slurmdbd, counted into sacct_terminal_jobs_total.
 //!
-//! Each query asks for jobs that ended in [watermark - overlap, now] and
-//! counts a job only if its db_index (unique per cluster) was not seen, so
-//! the overlap catches records that reach slurmdbd late without counting
-//! anything twice. This version keeps its state in memory; the durable
-//! version (state in StateSaveLocation) builds on it.
+//! The counting rules (window, overlap, settle, watermark) live in
+//! `counting`; this collector does the I/O around them: the state file in
+//! StateSaveLocation (daemon) or memory (collect --once), the slurmdbd
+//! query, and slurmctld's DBD agent queue as the proof that slurmdbd has
+//! every record up to a time.
 
+use super::counting::{self, OVERLAP_SECS};
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::slurm::DbConnection;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How far back each query reaches before the previous one's end.
-pub const OVERLAP_SECS: i64 = 300;
-
-/// How long a record without a partition is given to get one.
-pub const SETTLE_SECS: i64 = 60;
-
-use crate::state::accounting::{self as durable, AccountingState, Key, Loaded};
+use crate::state::accounting::{self as durable, AccountingState, Loaded};
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct AccountingCollector {
     lookback: Duration,
@@ -28,29 +22,6 @@ pub struct AccountingCollector {
     /// What was last persisted (durable) or counted (in memory): published.
     state: Option<AccountingState>,
     state_errors: u64,
-}
-
-/// The CycleCloud exporter's `reason` label: what an exit code usually means.
-pub fn exit_reason(exit_code: &str) -> &'static str {
-    match exit_code {
-        "1:0" => "General failure",
-        "2:0" => "Misuse of shell built-in",
-        "125:0" => "Slurm Out of Memory Error",
-        "126:0" => "Command invoked cannot execute",
-        "127:0" => "Command not found",
-        "128:0" => "Invalid argument to exit",
-        "129:0" => "SIGHUP",
-        "130:0" => "SIGINT - Ctrl+C",
-        "131:0" => "SIGQUIT",
-        "134:0" => "SIGABRT",
-        "137:0" => "SIGKILL - Force killed",
-        "139:0" => "SIGSEGV - Segfault",
-        "141:0" => "SIGPIPE",
-        "143:0" => "SIGTERM - Terminated",
-        "152:0" => "SIGXCPU - CPU limit",
-        "153:0" => "SIGXFSZ - File size limit",
-        _ => "",
-    }
 }
 
 fn now() -> i64 {
@@ -110,6 +81,17 @@ impl Collector for AccountingCollector {
     fn needs(&self) -> &'static [Source] {
         &[Source::Config]
     }
+    /// slurmctld's DBD agent queue (sdiag) tells how far slurmdbd is
+    /// complete; without it the watermark just waits.
+    fn wants(&self) -> &'static [Source] {
+        &[Source::Stats]
+    }
+    /// Its one slurmctld source, the configuration, is cached for minutes,
+    /// and its data comes from slurmdbd: a slurmctld that timed out earlier
+    /// in the cycle must not starve the finished-job counters.
+    fn uses_slurmctld(&self) -> bool {
+        false
+    }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let config = sources.config();
         if !config.has_slurmdbd() {
@@ -128,11 +110,7 @@ impl Collector for AccountingCollector {
         });
         let end = now();
         let mut st = self.starting_state(file.as_ref(), end);
-        let start = if st.watermark == 0 {
-            st.counting_since
-        } else {
-            (st.watermark - OVERLAP_SECS).max(st.counting_since)
-        };
+        let start = counting::window_start(&st);
         if self.conn.is_none() {
             self.conn = Some(DbConnection::open().map_err(|e| e.to_string())?);
         }
@@ -149,32 +127,13 @@ impl Collector for AccountingCollector {
             "slurmdbd: {} finished jobs ended in [{start}, {end}]",
             jobs.len()
         );
-        for job in jobs {
-            if job.end_time < st.counting_since || st.seen.contains_key(&job.db_index) {
-                continue;
-            }
-            // A job that ends within a second of starting can reach slurmdbd
-            // as an end record before its start record fills in the
-            // partition (seen on 22.05). Counting it then would label it
-            // partition="" for good; wait for the record to settle (the
-            // query overlap brings it back), up to SETTLE_SECS.
-            if job.partition.is_empty() && end - job.end_time < SETTLE_SECS {
-                continue;
-            }
-            st.seen.insert(job.db_index, job.end_time);
-            let reason = exit_reason(&job.exit_code).to_string();
-            let key: Key = (
-                job.partition,
-                job.exit_code,
-                reason,
-                job.state.as_str().to_string(),
-            );
-            *st.counts.entry(key).or_insert(0) += 1;
-        }
-        st.watermark = end;
-        // A db_index older than any future window's start cannot come back.
-        let horizon = end - 2 * OVERLAP_SECS;
-        st.seen.retain(|_, t| *t >= horizon);
+        // Loaded before the query, so an empty queue then means every
+        // record of a job that ended before it is in slurmdbd now.
+        let synced = sources
+            .stats_this_cycle()
+            .filter(|s| s.dbd_agent_queue_size == 0)
+            .map(|s| s.req_time);
+        counting::count_window(&mut st, jobs, end, synced);
         st.generation += 1;
         st.writer = crate::state::atomic::hostname();
         // Publish only what is persisted: a failed write keeps the old
@@ -199,9 +158,9 @@ impl Collector for AccountingCollector {
         out.push(f);
         out.push(Family::single(
             "slurm_exporter_accounting_watermark_timestamp_seconds",
-            "End of the last finished-jobs window read from slurmdbd",
+            "Every job that ended before this is counted (held back while slurmctld still queues records for slurmdbd)",
             crate::metrics::Kind::Gauge,
-            end as f64,
+            st.watermark as f64,
         ));
         out.push(Family::single(
             "slurm_exporter_accounting_counting_since_timestamp_seconds",

@@ -6,6 +6,7 @@
 
 pub mod accounting;
 pub mod controllers;
+pub mod counting;
 pub mod cyclecloud;
 pub mod jobs;
 pub mod licenses;
@@ -23,6 +24,11 @@ pub trait Collector: Send {
     fn name(&self) -> &'static str;
     /// Sources loaded (once per cycle, shared) before `collect` runs.
     fn needs(&self) -> &'static [Source];
+    /// Sources loaded if slurmctld answers; the collector works without
+    /// them (and must check whether they are there).
+    fn wants(&self) -> &'static [Source] {
+        &[]
+    }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String>;
     /// Whether it calls slurmctld (skipped for the rest of a cycle in which
     /// slurmctld did not answer).

@@ -28,6 +28,10 @@ pub struct AccountingState {
     pub counts: BTreeMap<Key, u64>,
     /// db_index -> end time, for ids within the look-back window.
     pub seen: HashMap<u64, i64>,
+    /// db_index -> (end time, first seen) of records still waiting for
+    /// their partition. Persisted so a new active exporter neither counts
+    /// them early nor restarts their wait.
+    pub waiting: BTreeMap<u64, (i64, i64)>,
     /// Who wrote it last, for `state show`.
     pub writer: String,
 }
@@ -48,6 +52,11 @@ impl AccountingState {
         let mut seen: Vec<(&u64, &i64)> = self.seen.iter().collect();
         seen.sort();
         let seen: Vec<Value> = seen.iter().map(|(i, t)| json!([i, t])).collect();
+        let waiting: Vec<Value> = self
+            .waiting
+            .iter()
+            .map(|(i, (end, first))| json!([i, end, first]))
+            .collect();
         let v = json!({
             "format": FORMAT,
             "generation": self.generation,
@@ -56,6 +65,7 @@ impl AccountingState {
             "writer": self.writer,
             "counts": counts,
             "seen": seen,
+            "waiting": waiting,
         });
         let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
         s.push('\n');
@@ -120,6 +130,23 @@ impl AccountingState {
                     st.seen.insert(i, t);
                 }
                 _ => return Err("a seen row is not [db_index, end]".into()),
+            }
+        }
+        // Absent in files written before it existed: nothing waits.
+        for row in v
+            .get("waiting")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            let r = row
+                .as_array()
+                .filter(|r| r.len() == 3)
+                .map(|r| (r[0].as_u64(), r[1].as_i64(), r[2].as_i64()));
+            match r {
+                Some((Some(i), Some(end), Some(first))) => {
+                    st.waiting.insert(i, (end, first));
+                }
+                _ => return Err("a waiting row is not [db_index, end, first_seen]".into()),
             }
         }
         Ok(st)
@@ -210,7 +237,17 @@ mod tests {
             2,
         );
         st.seen.insert(42, 150);
+        st.waiting.insert(43, (151, 160));
         st
+    }
+
+    #[test]
+    fn files_from_before_the_waiting_field_still_load() {
+        let mut st = sample();
+        st.waiting.clear();
+        let mut v: Value = serde_json::from_str(&st.to_json()).unwrap();
+        v.as_object_mut().unwrap().remove("waiting");
+        assert_eq!(AccountingState::from_json(&v.to_string()).unwrap(), st);
     }
 
     #[test]

@@ -1,0 +1,293 @@
+//! Exactly-once counting of finished jobs, apart from any I/O so that every
+//! rule can be tested with made-up records.
+//!
+//! Each query to slurmdbd asks for jobs that ended in [window_start, now].
+//! A job is counted when its db_index (unique per cluster) was not counted
+//! before; the window reaches back behind the watermark so records that
+//! reach slurmdbd late are still found, and the ids counted within the
+//! window are remembered so nothing is counted twice.
+//!
+//! Three rules keep late records from being lost or mislabelled:
+//! - the watermark only moves to a time by which slurmctld had handed
+//!   slurmdbd every record (its DBD agent queue was seen empty); while the
+//!   queue holds records (slurmdbd down, or slow) it stays put, for at most
+//!   MAX_HOLD_SECS, so a backlog flushed after a long outage is still inside
+//!   the window;
+//! - a record without a partition (a job that ended within a second of
+//!   starting can reach slurmdbd like that on 22.05) waits up to
+//!   SETTLE_SECS from when it was first seen for the partition to be filled
+//!   in, and the window keeps reaching back to it meanwhile;
+//! - jobs that ended before `counting_since` are history, never counted.
+
+use crate::slurm::FinishedJob;
+use crate::state::accounting::{AccountingState, Key};
+
+/// How far each query reaches back behind the watermark.
+pub const OVERLAP_SECS: i64 = 300;
+
+/// How long a record without a partition is given to get one, from when
+/// it is first seen.
+pub const SETTLE_SECS: i64 = 60;
+
+/// How long the watermark may be held back while slurmctld still has
+/// records queued for slurmdbd. Past this the window would grow without
+/// bound on a cluster whose queue never drains; the watermark then trails
+/// `now` by this much.
+pub const MAX_HOLD_SECS: i64 = 3600;
+
+/// Where the next query's window starts.
+pub fn window_start(st: &AccountingState) -> i64 {
+    let behind_watermark = if st.watermark == 0 {
+        st.counting_since
+    } else {
+        st.watermark - OVERLAP_SECS
+    };
+    let oldest_waiting = st.waiting.values().map(|w| w.0).min();
+    oldest_waiting
+        .map_or(behind_watermark, |t| t.min(behind_watermark))
+        .max(st.counting_since)
+}
+
+/// The CycleCloud exporter's `reason` label: what an exit code usually means.
+pub fn exit_reason(exit_code: &str) -> &'static str {
+    match exit_code {
+        "1:0" => "General failure",
+        "2:0" => "Misuse of shell built-in",
+        "125:0" => "Slurm Out of Memory Error",
+        "126:0" => "Command invoked cannot execute",
+        "127:0" => "Command not found",
+        "128:0" => "Invalid argument to exit",
+        "129:0" => "SIGHUP",
+        "130:0" => "SIGINT - Ctrl+C",
+        "131:0" => "SIGQUIT",
+        "134:0" => "SIGABRT",
+        "137:0" => "SIGKILL - Force killed",
+        "139:0" => "SIGSEGV - Segfault",
+        "141:0" => "SIGPIPE",
+        "143:0" => "SIGTERM - Terminated",
+        "152:0" => "SIGXCPU - CPU limit",
+        "153:0" => "SIGXFSZ - File size limit",
+        _ => "",
+    }
+}
+
+/// Counts the jobs slurmdbd returned for the window that ends at `end`.
+/// `synced`: a time by which slurmctld had handed slurmdbd every record
+/// (None when unknown: slurmctld did not answer, or its queue was busy).
+/// Returns how many jobs were counted.
+pub fn count_window(
+    st: &mut AccountingState,
+    jobs: Vec<FinishedJob>,
+    end: i64,
+    synced: Option<i64>,
+) -> usize {
+    let mut counted = 0;
+    for job in jobs {
+        if job.end_time < st.counting_since || st.seen.contains_key(&job.db_index) {
+            continue;
+        }
+        if job.partition.is_empty() {
+            let first_seen = st
+                .waiting
+                .entry(job.db_index)
+                .or_insert((job.end_time, end))
+                .1;
+            if end - first_seen < SETTLE_SECS {
+                continue;
+            }
+        }
+        st.waiting.remove(&job.db_index);
+        st.seen.insert(job.db_index, job.end_time);
+        let reason = exit_reason(&job.exit_code).to_string();
+        let key: Key = (
+            job.partition,
+            job.exit_code,
+            reason,
+            job.state.as_str().to_string(),
+        );
+        *st.counts.entry(key).or_insert(0) += 1;
+        counted += 1;
+    }
+    // A waiting record that stopped coming back (its job was removed from
+    // the database) must not pin the window forever.
+    st.waiting.retain(|_, w| end - w.1 < 2 * SETTLE_SECS);
+    let target = synced.map_or(st.watermark, |t| t.min(end));
+    st.watermark = target.max(st.watermark).max(end - MAX_HOLD_SECS);
+    // An id whose end lies before every future window cannot come back.
+    let horizon = window_start(st);
+    st.seen.retain(|_, t| *t >= horizon);
+    counted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::JobState;
+
+    fn job(db_index: u64, partition: &str, end_time: i64) -> FinishedJob {
+        FinishedJob {
+            db_index,
+            job_id: db_index as u32,
+            cluster: "c".into(),
+            partition: partition.into(),
+            state: JobState::Completed,
+            exit_code: "0:0".into(),
+            end_time,
+        }
+    }
+
+    /// What slurmdbd returns: the records that ended inside the window.
+    fn query(st: &AccountingState, db: &[FinishedJob], end: i64) -> Vec<FinishedJob> {
+        let start = window_start(st);
+        db.iter()
+            .filter(|j| j.end_time >= start && j.end_time <= end)
+            .cloned()
+            .collect()
+    }
+
+    /// One collector run against `db`, with slurmctld's queue empty.
+    fn step(st: &mut AccountingState, db: &[FinishedJob], end: i64) -> usize {
+        let got = query(st, db, end);
+        count_window(st, got, end, Some(end))
+    }
+
+    fn state(since: i64) -> AccountingState {
+        AccountingState {
+            counting_since: since,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_job_returned_by_overlapping_windows_is_counted_once() {
+        let mut st = state(0);
+        assert_eq!(
+            count_window(&mut st, vec![job(1, "p", 100)], 110, Some(110)),
+            1
+        );
+        assert_eq!(st.watermark, 110);
+        assert_eq!(
+            window_start(&st),
+            0,
+            "reaches back OVERLAP_SECS, not before counting_since"
+        );
+        assert_eq!(
+            count_window(
+                &mut st,
+                vec![job(1, "p", 100), job(2, "p", 112)],
+                120,
+                Some(120)
+            ),
+            1
+        );
+        assert_eq!(st.total(), 2);
+    }
+
+    #[test]
+    fn jobs_before_counting_since_are_history() {
+        let mut st = state(1000);
+        assert_eq!(
+            count_window(&mut st, vec![job(1, "p", 999)], 1010, Some(1010)),
+            0
+        );
+        assert_eq!(window_start(&st), 1000);
+    }
+
+    #[test]
+    fn the_watermark_waits_for_slurmctld_to_hand_over_its_queue() {
+        let mut st = state(0);
+        count_window(&mut st, vec![], 10_000, Some(10_000));
+        // slurmdbd comes back after a long outage; slurmctld still holds
+        // the records of jobs that ended while it was down.
+        for end in (10_005..11_000).step_by(5) {
+            count_window(&mut st, vec![], end, None);
+        }
+        assert_eq!(
+            st.watermark, 10_000,
+            "held while the queue is not known empty"
+        );
+        // The backlog arrives: a job that ended 900 s before this query.
+        let n = count_window(&mut st, vec![job(7, "p", 10_100)], 11_000, Some(10_990));
+        assert_eq!(n, 1, "a record flushed late is still inside the window");
+        assert_eq!(st.watermark, 10_990);
+    }
+
+    #[test]
+    fn the_watermark_is_held_for_at_most_max_hold() {
+        let mut st = state(0);
+        count_window(&mut st, vec![], 1_000, Some(1_000));
+        count_window(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 50, None);
+        assert_eq!(st.watermark, 1_050);
+        // And never moves backwards, whatever slurmctld's clock says.
+        count_window(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 60, Some(500));
+        assert_eq!(st.watermark, 1_060);
+    }
+
+    #[test]
+    fn a_record_without_partition_waits_from_first_sight_then_counts() {
+        let mut st = state(0);
+        count_window(&mut st, vec![], 1_000, Some(1_000));
+        // Reaches slurmdbd 200 s after the job ended, still without
+        // partition: the old rule (60 s from the job's end) counted it at
+        // once under partition="".
+        let mut db = vec![job(3, "", 800)];
+        assert_eq!(step(&mut st, &db, 1_010), 0);
+        assert!(st.waiting.contains_key(&3));
+        // The partition is filled in 30 s later: counted with it, once.
+        db[0].partition = "p".into();
+        for end in (1_040..1_400).step_by(5) {
+            step(&mut st, &db, end);
+        }
+        assert_eq!(st.total(), 1);
+        assert!(st.counts.keys().all(|k| k.0 == "p"));
+        assert!(st.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_record_that_never_gets_a_partition_is_counted_after_settling() {
+        let mut st = state(0);
+        count_window(&mut st, vec![], 98_990, Some(98_990));
+        // slurmctld could not hand it over for 1000 s (watermark held), and
+        // it arrives without partition: counted once, after SETTLE_SECS
+        // from first sight, under partition="".
+        for end in (98_995..100_000).step_by(5) {
+            count_window(&mut st, vec![], end, None);
+        }
+        let db = vec![job(4, "", 99_000)];
+        let mut total = step(&mut st, &db, 100_005);
+        assert_eq!(st.waiting.len(), 1);
+        assert_eq!(
+            window_start(&st),
+            99_000,
+            "the window keeps reaching back to it"
+        );
+        let mut end = 100_010;
+        while end < 100_000 + 4 * SETTLE_SECS {
+            total += step(&mut st, &db, end);
+            end += 5;
+        }
+        assert_eq!(total, 1);
+        assert_eq!(st.counts.keys().next().unwrap().0, "");
+        assert!(st.waiting.is_empty());
+    }
+
+    #[test]
+    fn ids_are_forgotten_only_after_no_window_can_return_them() {
+        let mut st = state(0);
+        count_window(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
+        count_window(
+            &mut st,
+            vec![],
+            1_000 + OVERLAP_SECS,
+            Some(1_000 + OVERLAP_SECS),
+        );
+        assert!(st.seen.contains_key(&5), "still inside the next window");
+        count_window(
+            &mut st,
+            vec![],
+            1_020 + OVERLAP_SECS,
+            Some(1_020 + OVERLAP_SECS),
+        );
+        assert!(!st.seen.contains_key(&5));
+    }
+}
