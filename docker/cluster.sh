@@ -106,6 +106,21 @@ heal() {
       x "$c" /usr/local/bin/entrypoint.sh start-ctld
     fi
   done
+  # After a split brain (a paused primary resumed while the backup was in
+  # control) 22.05's backup can hang while relinquishing control: its
+  # process runs and keeps writing the heartbeat, but it answers nothing.
+  # A slurmctld that stays unanswering for 30 s is restarted.
+  for c in ctl1 ctl2; do
+    id=$(cid $c)
+    [ "$(docker inspect -f '{{.State.Running}}' "$id" 2>/dev/null)" = true ] || continue
+    x "$c" pgrep -x slurmctld >/dev/null || continue
+    if ! wait_for "slurmctld on $c to answer" 30 sh -c "docker exec $id scontrol ping | grep -q '$c is UP'"; then
+      log "restarting the slurmctld on $c, which runs but does not answer"
+      x "$c" pkill -9 -x slurmctld || true
+      wait_for "the old slurmctld on $c to exit" 30 sh -c "! docker exec $id pgrep -x slurmctld"
+      x "$c" /usr/local/bin/entrypoint.sh start-ctld
+    fi
+  done
 }
 
 up() {
