@@ -33,8 +33,18 @@ pub struct FinishedJob {
     pub end_time: i64,
 }
 
+/// sacct before 26.05 prints an exit status of 128 or more as status - 128
+/// (a guess that the shell reported a signal that way; removed in 26.05).
+/// The label follows the sacct of the Slurm we are built for, so it reads
+/// as it did in the CycleCloud exporter, which parsed sacct.
+const SACCT_SUBTRACTS_128: bool = !cfg!(slurm_ge_26_05);
+
 /// Formats a wait(2) status the way sacct's ExitCode column does.
 pub fn format_exit_code(status: u32) -> String {
+    format_exit_code_as(status, SACCT_SUBTRACTS_128)
+}
+
+fn format_exit_code_as(status: u32, subtract_128: bool) -> String {
     if status == ffi::NO_VAL {
         return "0:0".into();
     }
@@ -44,7 +54,13 @@ pub fn format_exit_code(status: u32) -> String {
     if sig != 0 && sig != 0x7f {
         format!("0:{sig}")
     } else {
-        format!("{}:0", (status >> 8) & 0xff)
+        let code = (status >> 8) & 0xff;
+        let code = if subtract_128 && code >= 128 {
+            code - 128
+        } else {
+            code
+        };
+        format!("{code}:0")
     }
 }
 
@@ -156,13 +172,18 @@ impl DbConnection {
 
 #[cfg(test)]
 mod tests {
-    use super::format_exit_code;
+    use super::format_exit_code_as;
 
     #[test]
     fn exit_codes_read_like_sacct() {
-        assert_eq!(format_exit_code(0), "0:0");
-        assert_eq!(format_exit_code(1 << 8), "1:0");
-        assert_eq!(format_exit_code(9), "0:9");
-        assert_eq!(format_exit_code(137 << 8), "137:0");
+        for old in [true, false] {
+            assert_eq!(format_exit_code_as(0, old), "0:0");
+            assert_eq!(format_exit_code_as(1 << 8, old), "1:0");
+            assert_eq!(format_exit_code_as(9, old), "0:9");
+            assert_eq!(format_exit_code_as(127 << 8, old), "127:0");
+        }
+        // `exit 137`: sacct up to 25.05 prints 9:0, 26.05 prints 137:0.
+        assert_eq!(format_exit_code_as(137 << 8, true), "9:0");
+        assert_eq!(format_exit_code_as(137 << 8, false), "137:0");
     }
 }
