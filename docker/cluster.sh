@@ -52,6 +52,12 @@ prepare() {
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
     bin=$repo/target/release/slurm-ha-exporter
   fi
+  # slurmctld runs SlurmctldPrimaryOnProg/OffProg without arguments: the
+  # two wrappers a site would install (slurm.conf names them).
+  for ev in primary-on primary-off; do
+    printf '#!/bin/sh\nexec /opt/exporter/slurm-ha-exporter hook %s\n' "$ev" >"$EXPORTER_DIR/$ev"
+    chmod 0755 "$EXPORTER_DIR/$ev"
+  done
   if ! cmp -s "$bin" "$EXPORTER_DIR/slurm-ha-exporter"; then
     install -m 0755 "$bin" "$EXPORTER_DIR/slurm-ha-exporter"
     EXPORTER_CHANGED=1

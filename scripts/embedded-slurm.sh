@@ -114,7 +114,9 @@ CONF
 }
 
 start_munge() {
-  if pgrep -x munged >/dev/null; then return; fi
+  # Ask this host's munged itself: pgrep would also see the munged of
+  # the Docker bed's containers, which this host cannot use.
+  if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then return; fi
   [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; }
   chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
   mkdir -p /run/munge /var/log/munge /var/lib/munge

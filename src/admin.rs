@@ -61,14 +61,15 @@ pub fn state(check: bool, ha: &HaSettings) -> Result<String, String> {
         ));
     }
     let mut out = format!(
-        "file:            {}\ngeneration:      {}\nlast writer:     {}\ncounting since:  {}\nwatermark:       {}\njobs counted:    {}\nids remembered:  {}\n\n",
+        "file:            {}\ngeneration:      {}\nlast writer:     {}\ncounting since:  {}\nwatermark:       {}\njobs counted:    {}\nids remembered:  {}\nawaiting partition: {}\n\n",
         file.display(),
         st.generation,
         st.writer,
         st.counting_since,
         st.watermark,
         st.total(),
-        st.seen.len()
+        st.seen.len(),
+        st.waiting.len()
     );
     out.push_str(&format!(
         "{:>8}  {:<16} {:<10} {:<14} reason\n",
