@@ -66,11 +66,12 @@ prepare() {
 EXPORTER_CHANGED=0
 
 # Index of the controller in control, from StateSaveLocation/heartbeat:
-# big-endian u64 time, then big-endian u64 controller index.
+# big-endian u64 time, then big-endian u64 controller index. Read through
+# a controller container that runs and is not paused (the volume is shared).
 in_control() {
   local c
   for c in ctl1 ctl2; do
-    if docker inspect -f '{{.State.Running}}' "$(cid $c)" 2>/dev/null | grep -q true; then
+    if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
       x "$c" od -An -tu1 -j15 -N1 /var/spool/slurmctld/heartbeat | tr -d ' '
       return
     fi
@@ -81,7 +82,7 @@ in_control() {
 heartbeat_age() {
   local c
   for c in ctl1 ctl2; do
-    if docker inspect -f '{{.State.Running}}' "$(cid $c)" 2>/dev/null | grep -q true; then
+    if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
       local t; t=$(x "$c" od -An -tu1 -N8 /var/spool/slurmctld/heartbeat | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
       echo $(( $(date +%s) - t ))
       return
@@ -100,6 +101,12 @@ ready() {
 
 # Undoes faults a failed test may have left: paused or disconnected
 # controllers, a killed slurmctld, stopped containers.
+# Back on the network with its fixed address (compose.yml).
+connect() {
+  local ip; case "$1" in ctl1) ip=172.30.57.11 ;; ctl2) ip=172.30.57.12 ;; *) ip= ;; esac
+  docker network connect --alias "$1" ${ip:+--ip "$ip"} "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")"
+}
+
 heal() {
   local c id
   for c in ctl1 ctl2; do
@@ -107,7 +114,7 @@ heal() {
     docker inspect "$id" >/dev/null 2>&1 || continue
     [ "$(docker inspect -f '{{.State.Paused}}' "$id")" = true ] && docker unpause "$id" >/dev/null
     docker inspect -f '{{json .NetworkSettings.Networks}}' "$id" | grep -q "${COMPOSE_PROJECT_NAME}_default" \
-      || docker network connect --alias "$c" "${COMPOSE_PROJECT_NAME}_default" "$id"
+      || connect "$c"
     if [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] && ! x "$c" pgrep -x slurmctld >/dev/null; then
       x "$c" /usr/local/bin/entrypoint.sh start-ctld
     fi
@@ -169,7 +176,7 @@ case "$cmd" in
   pause) docker pause "$(cid "$1")" ;;
   unpause) docker unpause "$(cid "$1")" ;;
   disconnect) docker network disconnect "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")" ;;
-  connect) docker network connect --alias "$1" "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")" ;;
+  connect) connect "$1" ;;
   stop-dbd) compose stop dbd ;;
   start-dbd) compose start dbd ;;
   logs)

@@ -724,10 +724,15 @@ fn the_active() -> Option<&'static str> {
 }
 
 /// ctl1 is cut off from the cluster (`fault`) past SlurmctldTimeout while
-/// jobs run, then comes back (`undo`): Slurm itself has two controllers for
-/// a while. At no time may both exporters serve as active for longer than
-/// one poll interval, and the counters end equal to sacct.
-fn split_brain(fault: &str, undo: &str) {
+/// jobs run, then comes back (`undo`). With `takeover`, ctl1 also stops
+/// writing the heartbeat and the backup takes control: Slurm has two
+/// controllers for a while once ctl1 is back. Without it (a network cut
+/// that leaves the shared StateSaveLocation reachable, as in this bed's
+/// local volume) ctl2's slurmctld sees ctl1's heartbeat and, as Slurm
+/// intends, does not take over. Either way: at no time may both exporters
+/// serve as active for longer than one poll interval, and the counters end
+/// equal to sacct.
+fn split_brain(fault: &str, undo: &str, takeover: bool) {
     let _scenario = scenario();
     wait_until("ctl1 active", Duration::from_secs(60), || {
         active("ctl1") == Some(true) && active("ctl2") == Some(false)
@@ -749,27 +754,16 @@ fn split_brain(fault: &str, undo: &str) {
     }
     let t0 = Instant::now();
     ok(&[fault, "ctl1"]);
-    let took = wait_until("ctl2 to take control", Duration::from_secs(90), || {
-        cluster(&["exec", "ctl2", "scontrol", "ping"])
-            .1
-            .contains("ctl2 is UP")
-            && cluster(&[
-                "exec",
-                "ctl2",
-                "od",
-                "-An",
-                "-tu1",
-                "-j15",
-                "-N1",
-                "/var/spool/slurmctld/heartbeat",
-            ])
-            .1
-            .trim()
-                == "1"
-    });
-    eprintln!("{fault}: ctl2's slurmctld wrote the heartbeat {took:?} after the fault");
-    // While ctl1 is cut off, its exporter cannot be scraped; ctl2's may
-    // serve (or not, if ctl1's slurmctld still writes the shared heartbeat).
+    if takeover {
+        let took = wait_until("ctl2 to take control", Duration::from_secs(90), || {
+            in_control() == Some(1)
+                && cluster(&["exec", "ctl2", "scontrol", "ping"])
+                    .1
+                    .contains("ctl2 is UP")
+        });
+        eprintln!("{fault}: ctl2's slurmctld took control {took:?} after the fault");
+    }
+    // 20 s more with the fault in place (past SlurmctldTimeout, 10 s).
     let during = longest_double_active(Duration::from_secs(20));
     let back = Instant::now();
     ok(&[undo, "ctl1"]);
@@ -812,10 +806,10 @@ fn split_brain(fault: &str, undo: &str) {
 
 #[test]
 fn a_hung_primary_never_leaves_two_exporters_active_for_long() {
-    split_brain("pause", "unpause");
+    split_brain("pause", "unpause", true);
 }
 
 #[test]
 fn a_cut_off_primary_never_leaves_two_exporters_active_for_long() {
-    split_brain("disconnect", "connect");
+    split_brain("disconnect", "connect", false);
 }
