@@ -50,7 +50,7 @@ impl Published {
     pub fn get(&self) -> Option<Arc<Snapshot>> {
         self.current.read().map(|g| g.clone()).unwrap_or(None)
     }
-    fn set(&self, s: Snapshot) {
+    pub(crate) fn set(&self, s: Snapshot) {
         if let Ok(mut g) = self.current.write() {
             *g = Some(Arc::new(s));
         }

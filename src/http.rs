@@ -1,18 +1,29 @@
 //! A small HTTP/1.1 server on its own threads that only reads the last
-//! published snapshot: a scrape never waits on Slurm. (The hardened front
-//! with TLS, auth and web-config is its own piece of work.)
+//! published snapshot: a scrape never waits on Slurm. (TLS, auth and
+//! web-config are their own piece of work.)
+//!
+//! Hostile clients are bounded: the request head must arrive complete
+//! within HEADER_DEADLINE (a slowloris client that sends a byte now and
+//! then is cut off), heads over MAX_HEADER_BYTES get 431, request bodies
+//! 413, garbage 400. Each connection has its own small thread, so slow
+//! clients never hold up a scrape; at most MAX_CONNECTIONS are open and at
+//! most MAX_CONCURRENT_SCRAPES are sending a body at once (503 beyond).
 
 use crate::engine::Published;
 use crate::expose::Format;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_HEADER_BYTES: usize = 8192;
-const MAX_CONNECTIONS: usize = 64;
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CONNECTIONS: usize = 1024;
+const MAX_CONCURRENT_SCRAPES: usize = 16;
+const HEADER_DEADLINE: Duration = Duration::from_secs(5);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection thread parses a head and copies a prepared body.
+const CONNECTION_STACK: usize = 128 * 1024;
 
 pub struct Server {
     pub listener: TcpListener,
@@ -20,65 +31,91 @@ pub struct Server {
     pub published: Arc<Published>,
 }
 
+#[derive(Debug)]
 struct Request {
     method: String,
     path: String,
     accept: Option<String>,
+    has_body: bool,
 }
 
+#[derive(Debug, PartialEq)]
 enum ReadError {
     TooLarge,
     Bad,
+    /// Closed, failed or too slow: nothing worth answering.
     Closed,
 }
 
+/// Reads the request head within HEADER_DEADLINE in total.
 fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
-    let mut reader = BufReader::new(stream.take(MAX_HEADER_BYTES as u64 + 1));
-    let mut total = 0;
-    let mut line = String::new();
-    let mut first = None;
-    let mut accept = None;
+    let deadline = Instant::now() + HEADER_DEADLINE;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
     loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(|_| ReadError::Closed)?;
-        if n == 0 {
-            return Err(if total >= MAX_HEADER_BYTES {
-                ReadError::TooLarge
-            } else {
-                ReadError::Closed
-            });
+        if let Some(end) = head_end(&buf) {
+            return parse_head(&buf[..end]);
         }
-        total += n;
-        if total > MAX_HEADER_BYTES {
+        if buf.len() > MAX_HEADER_BYTES {
             return Err(ReadError::TooLarge);
         }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::Closed);
         }
-        if first.is_none() {
-            first = Some(l.to_string());
-        } else if let Some((k, v)) = l.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("accept") {
-                accept = Some(v.trim().to_string());
-            }
-        } else {
-            return Err(ReadError::Bad);
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|_| ReadError::Closed)?;
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(ReadError::Closed),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let first = first.ok_or(ReadError::Bad)?;
+}
+
+/// Length of the head including its blank line, if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
+    if head.len() > MAX_HEADER_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    let text = std::str::from_utf8(head).map_err(|_| ReadError::Bad)?;
+    let mut lines = text.lines();
+    let first = lines.next().ok_or(ReadError::Bad)?;
     let mut parts = first.split(' ');
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().ok_or(ReadError::Bad)?;
     let version = parts.next().ok_or(ReadError::Bad)?;
-    if !version.starts_with("HTTP/1.") {
+    if method.is_empty() || !version.starts_with("HTTP/1.") || parts.next().is_some() {
         return Err(ReadError::Bad);
+    }
+    let mut accept = None;
+    let mut has_body = false;
+    for l in lines.filter(|l| !l.is_empty()) {
+        let (k, v) = l.split_once(':').ok_or(ReadError::Bad)?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.eq_ignore_ascii_case("accept") {
+            accept = Some(v.to_string());
+        } else if k.eq_ignore_ascii_case("transfer-encoding")
+            || (k.eq_ignore_ascii_case("content-length") && v != "0")
+        {
+            has_body = true;
+        }
     }
     let path = target.split('?').next().unwrap_or("").to_string();
     Ok(Request {
         method,
         path,
         accept,
+        has_body,
     })
 }
 
@@ -118,9 +155,8 @@ fn respond(
 }
 
 impl Server {
-    fn handle(&self, mut stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    fn handle(&self, mut stream: TcpStream, scrapes: &Arc<AtomicUsize>) {
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let req = match read_request(&mut stream) {
             Ok(r) => r,
             Err(ReadError::TooLarge) => {
@@ -137,6 +173,14 @@ impl Server {
             }
             Err(ReadError::Closed) => return,
         };
+        if req.has_body {
+            refuse(
+                &mut stream,
+                "413 Content Too Large",
+                b"request bodies are not accepted\n",
+            );
+            return;
+        }
         let head = req.method == "HEAD";
         if req.method != "GET" && !head {
             respond(
@@ -153,6 +197,17 @@ impl Server {
         match req.path.as_str() {
             p if p == self.telemetry_path => match snap {
                 Some(s) => {
+                    let Some(_permit) = Permit::take(scrapes, MAX_CONCURRENT_SCRAPES) else {
+                        respond(
+                            &mut stream,
+                            "503 Service Unavailable",
+                            "text/plain",
+                            "Retry-After: 1\r\n",
+                            b"too many concurrent scrapes\n",
+                            head,
+                        );
+                        return;
+                    };
                     let f = Format::negotiate(req.accept.as_deref());
                     respond(&mut stream, "200 OK", f.content_type(), "", s.body(f), head);
                 }
@@ -212,6 +267,7 @@ impl Server {
     pub fn serve(self) {
         let me = Arc::new(self);
         let active = Arc::new(AtomicUsize::new(0));
+        let scrapes = Arc::new(AtomicUsize::new(0));
         for conn in me.listener.incoming() {
             if me.published.stopping() {
                 break;
@@ -224,27 +280,46 @@ impl Server {
                     continue;
                 }
             };
-            if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                refuse(
-                    &mut stream,
-                    "503 Service Unavailable",
-                    b"too many connections\n",
+            let Some(permit) = Permit::take(&active, MAX_CONNECTIONS) else {
+                // Never wait on this client here: accepting must go on.
+                let _ = stream.set_nonblocking(true);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 );
                 continue;
-            }
-            active.fetch_add(1, Ordering::SeqCst);
-            let (me2, active2) = (me.clone(), active.clone());
+            };
+            let (me2, scrapes2) = (me.clone(), scrapes.clone());
             let spawned = std::thread::Builder::new()
                 .name("http-conn".into())
+                .stack_size(CONNECTION_STACK)
                 .spawn(move || {
-                    me2.handle(stream);
-                    active2.fetch_sub(1, Ordering::SeqCst);
+                    let _permit = permit;
+                    me2.handle(stream, &scrapes2);
                 });
             if spawned.is_err() {
-                active.fetch_sub(1, Ordering::SeqCst);
                 crate::error!("cannot start a connection thread");
             }
         }
+    }
+}
+
+/// One of `limit` slots, given back on drop.
+struct Permit(Arc<AtomicUsize>);
+
+impl Permit {
+    fn take(count: &Arc<AtomicUsize>, limit: usize) -> Option<Permit> {
+        count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Permit(count.clone()))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -256,4 +331,126 @@ pub fn wake(addr: std::net::SocketAddr) {
         addr
     };
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Snapshot;
+    use std::net::SocketAddr;
+
+    struct Running {
+        addr: SocketAddr,
+        published: Arc<Published>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.published.request_stop();
+            wake(self.addr);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn start() -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let published = Arc::new(Published::default());
+        published.set(Snapshot {
+            text: b"up 1\n".to_vec(),
+            openmetrics: b"up 1\n# EOF\n".to_vec(),
+            complete: true,
+            series: 1,
+        });
+        let server = Server {
+            listener,
+            telemetry_path: "/metrics".into(),
+            published: published.clone(),
+        };
+        let thread = Some(std::thread::spawn(move || server.serve()));
+        Running {
+            addr,
+            published,
+            thread,
+        }
+    }
+
+    /// Sends `request` and returns the whole answer ("" if none came).
+    fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn routes_methods_and_bad_requests() {
+        let srv = start();
+        let a = srv.addr;
+        let ok = exchange(a, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("Content-Type: text/plain; version=0.0.4"),
+            "{ok}"
+        );
+        assert!(ok.ends_with("\r\n\r\nup 1\n"), "{ok}");
+        let om = exchange(
+            a,
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n",
+        );
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        let head = exchange(a, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+        let post = exchange(a, b"POST /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"),
+            "{post}"
+        );
+        assert!(exchange(a, b"GET / HTTP/1.1\r\n\r\n").contains("<a href=\"/metrics\">"));
+        assert!(exchange(a, b"GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        let big = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+        assert!(exchange(a, big.as_bytes()).starts_with("HTTP/1.1 431"));
+        assert!(exchange(a, b"\x00\xff\xfe garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+        let body = exchange(
+            a,
+            b"GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        assert!(body.starts_with("HTTP/1.1 413"), "{body}");
+        // The server is still there after all of it.
+        assert!(exchange(a, b"GET /-/healthy HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn slowloris_clients_neither_block_a_scrape_nor_stay_forever() {
+        let srv = start();
+        let mut slow = Vec::new();
+        for _ in 0..500 {
+            let mut s = TcpStream::connect(srv.addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ").unwrap();
+            slow.push(s);
+        }
+        let t0 = Instant::now();
+        let ok = exchange(srv.addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+        let took = t0.elapsed();
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(took < Duration::from_secs(1), "scrape took {took:?}");
+        // The slow ones are cut off once the head deadline passes.
+        let s = &mut slow[0];
+        s.set_read_timeout(Some(HEADER_DEADLINE + Duration::from_secs(5)))
+            .unwrap();
+        let mut b = [0u8; 16];
+        let r = s.read(&mut b);
+        assert!(
+            matches!(r, Ok(0)) || r.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "a slowloris connection was closed by the server"
+        );
+    }
 }
