@@ -252,6 +252,22 @@ fn job(sleep: u32) -> String {
     format!("sleep {sleep}; exit {}", tag())
 }
 
+/// Submits `n` tagged jobs of `sleep` seconds to partition debug from `ctl`.
+fn submit(ctl: &str, n: u32, sleep: u32) {
+    for _ in 0..n {
+        ok(&[
+            "exec",
+            ctl,
+            "sbatch",
+            "-Q",
+            "-p",
+            "debug",
+            "--wrap",
+            &job(sleep),
+        ]);
+    }
+}
+
 fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
     let mut m = std::collections::BTreeMap::new();
     for l in text
@@ -365,18 +381,7 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
     });
 
     // 2. kill -9 ctl1's slurmctld while jobs finish.
-    for _ in 0..12 {
-        ok(&[
-            "exec",
-            "ctl1",
-            "sbatch",
-            "-Q",
-            "-p",
-            "debug",
-            "--wrap",
-            &job(4),
-        ]);
-    }
+    submit("ctl1", 12, 4);
     kill_ctl1_after_state_saved();
     let t_kill = Instant::now();
     // Within two poll intervals (2 s each) of its slurmctld dying, plus
@@ -420,18 +425,7 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
     let mid = completions(&scrape("ctl2").unwrap());
 
     // 3. Failback: ctl1 takes control again and continues the counters.
-    for _ in 0..5 {
-        ok(&[
-            "exec",
-            "ctl2",
-            "sbatch",
-            "-Q",
-            "-p",
-            "debug",
-            "--wrap",
-            &job(2),
-        ]);
-    }
+    submit("ctl2", 5, 2);
     ok(&["start-ctld", "ctl1"]);
     let t_start = Instant::now();
     wait_until(
@@ -513,18 +507,7 @@ fn killing_the_active_exporter_loses_and_repeats_nothing() {
     let mut highest = before.clone();
     let mut seed = std::process::id() as u64;
     for round in 0..5 {
-        for _ in 0..4 {
-            ok(&[
-                "exec",
-                "ctl1",
-                "sbatch",
-                "-Q",
-                "-p",
-                "debug",
-                "--wrap",
-                &job(1),
-            ]);
-        }
+        submit("ctl1", 4, 1);
         // A pseudo-random point of the exporter's 5 s accounting cycle.
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -614,18 +597,7 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
         ])
         .trim()
         .to_string();
-        for _ in 0..3 {
-            ok(&[
-                "exec",
-                "ctl1",
-                "sbatch",
-                "-Q",
-                "-p",
-                "debug",
-                "--wrap",
-                &job(0),
-            ]);
-        }
+        submit("ctl1", 3, 0);
         let empty = std::collections::BTreeMap::new();
         wait_exact("ctl1", &since, &empty, 3.0, Duration::from_secs(120));
     }
@@ -652,18 +624,7 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     std::thread::sleep(Duration::from_secs(1));
     let before = settled("ctl1");
     ok(&["stop-dbd"]);
-    for _ in 0..30 {
-        ok(&[
-            "exec",
-            "ctl1",
-            "sbatch",
-            "-Q",
-            "-p",
-            "debug",
-            "--wrap",
-            &job(0),
-        ]);
-    }
+    submit("ctl1", 30, 0);
     wait_until("the 30 jobs to finish", Duration::from_secs(110), || {
         cluster(&["exec", "ctl1", "squeue", "-h", "-o", "%i"])
             .1
@@ -740,18 +701,7 @@ fn split_brain(fault: &str, undo: &str, takeover: bool) {
     let since = now_in("ctl2");
     std::thread::sleep(Duration::from_secs(1));
     let before = settled("ctl1");
-    for _ in 0..6 {
-        ok(&[
-            "exec",
-            "ctl2",
-            "sbatch",
-            "-Q",
-            "-p",
-            "debug",
-            "--wrap",
-            &job(3),
-        ]);
-    }
+    submit("ctl2", 6, 3);
     let t0 = Instant::now();
     ok(&[fault, "ctl1"]);
     if takeover {
