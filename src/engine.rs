@@ -1,11 +1,15 @@
-//! The collection loop: runs due collectors on one thread (every libslurm
-//! call happens here), keeps each collector's last good families, and
-//! publishes a rendered snapshot that the HTTP thread serves as is.
+//! The collection loop: runs due collectors on one thread, keeps each
+//! collector's last good families, and publishes a rendered snapshot that
+//! the HTTP thread serves as is. In the daemon the role check runs on a
+//! thread of its own (`role_loop`): a collector can block for seconds in
+//! libslurm's fail-over retries, and a switch to standby must not wait for
+//! it. Both threads publish under the role view's lock, and only a thread
+//! that sees the role active publishes cluster families.
 
 use crate::collect::{Collector, Source, Sources};
 use crate::expose::{self, Format};
 use crate::metrics::{Family, Kind};
-use crate::role::poller::RolePoller;
+use crate::role::poller::{RolePoller, RoleView};
 use crate::role::Role;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -33,6 +37,8 @@ impl Snapshot {
 pub struct Published {
     current: RwLock<Option<Arc<Snapshot>>>,
     stop: AtomicBool,
+    /// Set by the role thread when the engine should look at once.
+    nudged: AtomicBool,
     wake: (Mutex<()>, Condvar),
 }
 
@@ -41,6 +47,7 @@ impl Default for Published {
         Published {
             current: RwLock::new(None),
             stop: AtomicBool::new(false),
+            nudged: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
         }
     }
@@ -66,15 +73,28 @@ impl Published {
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
-    /// Sleeps until `deadline` or a stop request.
+    /// Ends the engine's current sleep (the role became active).
+    fn nudge(&self) {
+        self.nudged.store(true, Ordering::SeqCst);
+        self.wake.1.notify_all();
+    }
+    /// Sleeps until `deadline`, a stop request or a nudge (the engine).
     fn sleep_until(&self, deadline: Instant) {
+        self.wait(deadline, true)
+    }
+    /// Sleeps until `deadline` or a stop request (the role thread, which
+    /// must not swallow the nudge it gives the engine).
+    fn pause_until(&self, deadline: Instant) {
+        self.wait(deadline, false)
+    }
+    fn wait(&self, deadline: Instant, nudgeable: bool) {
         let mut guard = match self.wake.0.lock() {
             Ok(g) => g,
             Err(_) => return,
         };
         while !self.stopping() {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || (nudgeable && self.nudged.swap(false, Ordering::SeqCst)) {
                 return;
             }
             let step = (deadline - now).min(Duration::from_millis(200));
@@ -104,8 +124,13 @@ pub struct Engine {
     slots: Vec<Slot>,
     sources: Sources,
     cycles: u64,
-    /// The daemon's role check; None (collect --once) means always active.
-    role: Option<RolePoller>,
+    /// The daemon's role, as the role thread last decided it; None
+    /// (collect --once) means always active.
+    role: Option<Arc<Mutex<RoleView>>>,
+    /// The poller, until `run` moves it to the role thread.
+    poller: Option<RolePoller>,
+    /// Role transitions already applied to the slots.
+    transitions_seen: u64,
 }
 
 fn unix_now() -> f64 {
@@ -137,36 +162,43 @@ impl Engine {
             sources: Sources::new(),
             cycles: 0,
             role: None,
+            poller: None,
+            transitions_seen: 0,
         }
     }
 
     /// Exports cluster metrics only while `poller` says this host is active.
     pub fn with_role(mut self, poller: RolePoller) -> Engine {
-        self.role = Some(poller);
+        self.role = Some(Arc::new(Mutex::new(RoleView::default())));
+        self.poller = Some(poller);
         self
     }
 
-    pub fn active(&self) -> bool {
-        self.role.as_ref().is_none_or(|r| r.role() == Role::Active)
+    fn view(&self) -> Option<RoleView> {
+        self.role
+            .as_ref()
+            .map(|r| r.lock().map(|g| g.clone()).unwrap_or_default())
     }
 
-    /// Runs the role check if it is due; on a change, starts collecting at
-    /// once (active) or drops every cluster family (standby).
+    pub fn active(&self) -> bool {
+        self.view().is_none_or(|v| v.role == Role::Active)
+    }
+
+    /// Applies what the role thread decided since the last look: on a
+    /// change, starts collecting at once (active) or drops every cluster
+    /// family (standby). Returns whether the role changed.
     fn check_role(&mut self) -> bool {
-        let Some(poller) = self.role.as_mut() else {
+        let Some(view) = self.view() else {
             return false;
         };
-        if Instant::now() < poller.next_poll {
+        self.sources.state_dir = view.state_dir.clone();
+        if view.transitions == self.transitions_seen {
             return false;
         }
-        let (decision, changed) = poller.poll(&mut self.sources);
-        self.sources.state_dir = poller.state_dir.clone();
-        if !changed {
-            return false;
-        }
+        self.transitions_seen = view.transitions;
         let now = Instant::now();
         for s in &mut self.slots {
-            if decision.role == Role::Active {
+            if view.role == Role::Active {
                 s.next_due = now;
             } else {
                 s.families.clear();
@@ -176,6 +208,24 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Publishes this engine's snapshot if the role is still active when
+    /// it is handed over (under the role lock, so a standby decided
+    /// meanwhile by the role thread is never overwritten with cluster data).
+    fn publish(&self, published: &Published) {
+        let Some(role) = &self.role else {
+            published.set(self.snapshot());
+            return;
+        };
+        let Ok(view) = role.lock() else {
+            return;
+        };
+        if view.role == Role::Active && view.transitions == self.transitions_seen {
+            published.set(self.render(true, Some(&view)));
+        } else {
+            published.set(standby_snapshot(&view));
+        }
     }
 
     /// Runs every collector that is due; returns when the next one is.
@@ -192,7 +242,7 @@ impl Engine {
         for i in 0..self.slots.len() {
             if self.check_role() {
                 if let Some(p) = published {
-                    p.set(self.snapshot());
+                    self.publish(p);
                 }
             }
             if !self.active() {
@@ -203,7 +253,7 @@ impl Engine {
             }
             self.run_slot(i, now);
             if let Some(p) = published {
-                p.set(self.snapshot());
+                self.publish(p);
             }
         }
         self.sources.release();
@@ -310,7 +360,8 @@ impl Engine {
             .collect()
     }
 
-    fn self_metrics(&self) -> Vec<Family> {
+    /// The collectors' own metrics (active only).
+    fn collector_families(&self) -> Vec<Family> {
         let l = &["collector"];
         let mut dur = Family::gauge(
             "slurm_exporter_collector_duration_seconds",
@@ -351,121 +402,185 @@ impl Engine {
             rpcs.add(&[src, "data"], (total - unchanged) as f64);
             rpcs.add(&[src, "unchanged"], unchanged as f64);
         }
-        let mut role_info = Family::info(
-            "slurm_exporter_role_info",
-            "This exporter's role, the controller index it runs beside, and what decided",
-            &["role", "controller", "source"],
-        );
-        let mut transitions = Family::counter(
-            "slurm_exporter_role_transitions_total",
-            "Changes of role since the exporter started",
-            &[],
-        );
-        let mut hb_age = Family::gauge(
-            "slurm_exporter_heartbeat_age_seconds",
-            "Age of Slurm's heartbeat file",
-            &[],
-        );
-        match &self.role {
-            Some(r) => {
-                let d = r.tracker.current.as_ref();
-                let controller = r.my_index.map(|i| i.to_string()).unwrap_or_default();
-                role_info.add(
-                    &[
-                        r.role().as_str(),
-                        controller.as_str(),
-                        d.map_or("none", |d| d.source),
-                    ],
-                    1.0,
-                );
-                transitions.add::<&str>(&[], r.tracker.transitions as f64);
-                if let Some(a) = r.heartbeat_age {
-                    hb_age.add::<&str>(&[], a as f64);
-                }
-            }
-            None => {
-                role_info.add(&["active", "", "none"], 1.0);
-            }
-        }
-        let mut build = Family::info(
-            "slurm_exporter_build_info",
-            "Exporter version and the Slurm release it was built against",
-            &["version", "slurm_version"],
-        );
-        build.add(
-            &[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION],
-            1.0,
-        );
-        let active = if self.active() { 1.0 } else { 0.0 };
-        let mut out = vec![
-            Family::single(
-                "slurm_exporter_active",
-                "1 if this exporter serves cluster metrics (it runs on the controller in control)",
-                Kind::Gauge,
-                active,
-            ),
-            role_info,
-            transitions,
-            hb_age,
-            build,
-            dur,
-            ok,
-            last,
-            rpcs,
-            Family::single(
-                "slurm_exporter_snapshot_timestamp_seconds",
-                "When this snapshot was rendered",
-                Kind::Gauge,
-                unix_now(),
-            ),
-        ];
-        if active == 0.0 {
-            // A standby shows who it is, nothing about the cluster.
-            out.retain(|f| {
-                !f.name.starts_with("slurm_exporter_collector")
-                    && f.name != "slurm_exporter_slurmctld_requests_total"
-            });
-        }
-        out
+        vec![dur, ok, last, rpcs]
     }
 
-    /// Renders every collector's last good families plus self-metrics.
-    pub fn snapshot(&self) -> Snapshot {
-        let own = self.self_metrics();
-        let fams: Vec<&Family> = self
-            .slots
-            .iter()
+    /// Every collector's last good families (when `active`) plus
+    /// self-metrics.
+    fn render(&self, active: bool, view: Option<&RoleView>) -> Snapshot {
+        let mut own = role_families(view, active);
+        if active {
+            own.extend(self.collector_families());
+        }
+        let slots = self.slots.iter().filter(|_| active);
+        let fams: Vec<&Family> = slots
             .flat_map(|s| s.families.iter())
             .chain(own.iter())
             .collect();
-        let series = fams.iter().map(|f| f.samples.len()).sum();
-        let mut text = Vec::with_capacity(series * 64);
-        let mut om = Vec::with_capacity(series * 64);
-        expose::render(Format::Text, &fams, &mut text);
-        expose::render(Format::OpenMetrics, &fams, &mut om);
-        Snapshot {
-            text,
-            openmetrics: om,
+        Snapshot::render(
+            &fams,
             // A standby is ready as soon as it answers.
-            complete: !self.active() || self.slots.iter().all(|s| s.ran),
-            series,
-        }
+            !active || self.slots.iter().all(|s| s.ran),
+        )
+    }
+
+    /// What a scrape would get now.
+    pub fn snapshot(&self) -> Snapshot {
+        let view = self.view();
+        let active = view.as_ref().is_none_or(|v| v.role == Role::Active);
+        self.render(active, view.as_ref())
     }
 
     /// The daemon loop: collect when due, publish, sleep; until stopped.
+    /// With a role poller, the role thread runs beside it until the end.
     pub fn run(mut self, published: Arc<Published>) {
+        let role_thread = match (self.poller.take(), &self.role) {
+            (Some(poller), Some(view)) => {
+                let (view, p) = (view.clone(), published.clone());
+                std::thread::Builder::new()
+                    .name("role".into())
+                    .spawn(move || role_loop(poller, view, p))
+                    .map_err(|e| crate::error!("cannot start the role thread: {e}"))
+                    .ok()
+            }
+            _ => None,
+        };
         while !published.stopping() {
             self.check_role();
-            let mut next = if self.active() {
+            let next = if self.active() {
                 self.run_due_publishing(Some(&published))
             } else {
+                // Nudged awake when the role thread decides active.
                 Instant::now() + Duration::from_secs(3600)
             };
-            if let Some(r) = &self.role {
-                next = next.min(r.next_poll);
-            }
-            published.set(self.snapshot());
+            self.publish(&published);
             published.sleep_until(next);
         }
+        if let Some(t) = role_thread {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Snapshot {
+    fn render(fams: &[&Family], complete: bool) -> Snapshot {
+        let series = fams.iter().map(|f| f.samples.len()).sum();
+        let mut text = Vec::with_capacity(series * 64);
+        let mut om = Vec::with_capacity(series * 64);
+        expose::render(Format::Text, fams, &mut text);
+        expose::render(Format::OpenMetrics, fams, &mut om);
+        Snapshot {
+            text,
+            openmetrics: om,
+            complete,
+            series,
+        }
+    }
+}
+
+/// A standby's whole exposition: who it is, nothing about the cluster.
+fn standby_snapshot(view: &RoleView) -> Snapshot {
+    let own = role_families(Some(view), false);
+    Snapshot::render(&own.iter().collect::<Vec<_>>(), true)
+}
+
+/// Polls the role every poll interval. A standby decision is published at
+/// once, whatever the engine thread is doing; an active one wakes the
+/// engine. Its own Sources: only the configuration (configless clusters)
+/// is ever loaded, and it is cached for minutes.
+fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<Published>) {
+    let mut sources = Sources::new();
+    while !published.stopping() {
+        sources.begin_cycle();
+        let (decision, changed) = poller.poll(&mut sources);
+        let v = poller.view();
+        if let Ok(mut g) = view.lock() {
+            *g = v.clone();
+            if decision.role != Role::Active {
+                published.set(standby_snapshot(&v));
+            }
+        }
+        if changed && decision.role == Role::Active {
+            published.nudge();
+        }
+        published.pause_until(poller.next_poll);
+    }
+}
+
+/// The families every snapshot carries, standby or active.
+fn role_families(view: Option<&RoleView>, active: bool) -> Vec<Family> {
+    let mut role_info = Family::info(
+        "slurm_exporter_role_info",
+        "This exporter's role, the controller index it runs beside, and what decided",
+        &["role", "controller", "source"],
+    );
+    let mut transitions = Family::counter(
+        "slurm_exporter_role_transitions_total",
+        "Changes of role since the exporter started",
+        &[],
+    );
+    let mut hb_age = Family::gauge(
+        "slurm_exporter_heartbeat_age_seconds",
+        "Age of Slurm's heartbeat file",
+        &[],
+    );
+    match view {
+        Some(v) => {
+            let controller = v.my_index.map(|i| i.to_string()).unwrap_or_default();
+            role_info.add(&[v.role.as_str(), controller.as_str(), v.source], 1.0);
+            transitions.add::<&str>(&[], v.transitions as f64);
+            if let Some(a) = v.heartbeat_age {
+                hb_age.add::<&str>(&[], a as f64);
+            }
+        }
+        None => {
+            role_info.add(&["active", "", "none"], 1.0);
+        }
+    }
+    let mut build = Family::info(
+        "slurm_exporter_build_info",
+        "Exporter version and the Slurm release it was built against",
+        &["version", "slurm_version"],
+    );
+    build.add(
+        &[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION],
+        1.0,
+    );
+    vec![
+        Family::single(
+            "slurm_exporter_active",
+            "1 if this exporter serves cluster metrics (it runs on the controller in control)",
+            Kind::Gauge,
+            if active { 1.0 } else { 0.0 },
+        ),
+        role_info,
+        transitions,
+        hb_age,
+        build,
+        Family::single(
+            "slurm_exporter_snapshot_timestamp_seconds",
+            "When this snapshot was rendered",
+            Kind::Gauge,
+            unix_now(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nudge_wakes_the_engine_and_is_not_swallowed_by_the_role_thread() {
+        let p = Published::default();
+        p.nudge();
+        // The role thread's pause runs to its deadline and leaves the nudge.
+        let t0 = Instant::now();
+        p.pause_until(t0 + Duration::from_millis(300));
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+        // The engine's sleep ends at once instead of after an hour.
+        let t1 = Instant::now();
+        p.sleep_until(t1 + Duration::from_secs(3600));
+        assert!(t1.elapsed() < Duration::from_secs(5));
     }
 }

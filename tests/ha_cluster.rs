@@ -252,20 +252,31 @@ fn job(sleep: u32) -> String {
     format!("sleep {sleep}; exit {}", tag())
 }
 
-/// Submits `n` tagged jobs of `sleep` seconds to partition debug from `ctl`.
-fn submit(ctl: &str, n: u32, sleep: u32) {
-    for _ in 0..n {
-        ok(&[
-            "exec",
-            ctl,
-            "sbatch",
-            "-Q",
-            "-p",
-            "debug",
-            "--wrap",
-            &job(sleep),
-        ]);
-    }
+/// Submits `n` tagged jobs of `sleep` seconds to partition debug from `ctl`;
+/// returns their ids.
+fn submit(ctl: &str, n: u32, sleep: u32) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let out = ok(&[
+                "exec",
+                ctl,
+                "sbatch",
+                "--parsable",
+                "-p",
+                "debug",
+                "--wrap",
+                &job(sleep),
+            ]);
+            out.trim().split(';').next().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+/// Whether any of `ids` is still in the queue (jobs of earlier scenarios
+/// that linger do not count).
+fn queued(ctl: &str, ids: &[String]) -> bool {
+    let (_, out) = cluster(&["exec", ctl, "squeue", "-h", "-o", "%i"]);
+    out.lines().any(|l| ids.iter().any(|i| i == l.trim()))
 }
 
 fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
@@ -624,12 +635,9 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     std::thread::sleep(Duration::from_secs(1));
     let before = settled("ctl1");
     ok(&["stop-dbd"]);
-    submit("ctl1", 30, 0);
+    let ids = submit("ctl1", 30, 0);
     wait_until("the 30 jobs to finish", Duration::from_secs(110), || {
-        cluster(&["exec", "ctl1", "squeue", "-h", "-o", "%i"])
-            .1
-            .trim()
-            .is_empty()
+        !queued("ctl1", &ids)
     });
     // slurmdbd stays down until the jobs ended more than the query overlap
     // (300 s) ago: their records then arrive behind any window that starts

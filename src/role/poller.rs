@@ -1,6 +1,9 @@
 //! Gathers the role inputs (local slurm.conf, heartbeat, hook record, a ping
-//! of this host's slurmctld) on the engine thread and feeds the tracker.
-//! In standby these are the only Slurm calls the daemon makes.
+//! of this host's slurmctld) and feeds the tracker. It runs on its own
+//! thread (engine::role_loop) so that a collector blocked in libslurm's
+//! fail-over retries never delays a switch to standby; the engine reads the
+//! outcome as a RoleView. In standby these are the only Slurm calls the
+//! daemon makes.
 
 use super::slurm_conf::{self, LocalConf};
 use super::{heartbeat, hook, Decision, Inputs, Role, RoleTracker};
@@ -25,6 +28,32 @@ impl Default for HaSettings {
             poll: Duration::from_secs(5),
             state_save_location: None,
             controller_index: None,
+        }
+    }
+}
+
+/// What the rest of the daemon needs to know of the role, copied out after
+/// each poll.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleView {
+    pub role: Role,
+    /// Which input decided ("none" before the first decision).
+    pub source: &'static str,
+    pub my_index: Option<u32>,
+    pub transitions: u64,
+    pub heartbeat_age: Option<i64>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for RoleView {
+    fn default() -> Self {
+        RoleView {
+            role: Role::Unknown,
+            source: "none",
+            my_index: None,
+            transitions: 0,
+            heartbeat_age: None,
+            state_dir: None,
         }
     }
 }
@@ -56,6 +85,17 @@ impl RolePoller {
             my_index: None,
             heartbeat_age: None,
             last_problem: None,
+        }
+    }
+
+    pub fn view(&self) -> RoleView {
+        RoleView {
+            role: self.role(),
+            source: self.tracker.current.as_ref().map_or("none", |d| d.source),
+            my_index: self.my_index,
+            transitions: self.tracker.transitions,
+            heartbeat_age: self.heartbeat_age,
+            state_dir: self.state_dir.clone(),
         }
     }
 
