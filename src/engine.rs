@@ -231,10 +231,10 @@ impl Engine {
     /// Runs every collector that is due; returns when the next one is.
     ///
     /// A libslurm call can block for about 1.5 x SlurmctldTimeout while a
-    /// controller hangs (client fail-over tries the primary first), so the
-    /// role is checked between collectors and, when `published` is given,
-    /// the snapshot is republished after each one: a role change shows at
-    /// once and a standby stops exporting mid-cycle.
+    /// controller hangs (client fail-over tries the primary first). The role
+    /// thread publishes a standby meanwhile; between collectors this thread
+    /// applies the role it decided (a standby stops collecting mid-cycle)
+    /// and, when `published` is given, republishes after each collector.
     pub fn run_due_publishing(&mut self, published: Option<&Published>) -> Instant {
         let now = Instant::now();
         self.sources.begin_cycle();
