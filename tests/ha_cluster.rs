@@ -479,13 +479,13 @@ fn wait_exact(
     before: &std::collections::BTreeMap<String, f64>,
     jobs: f64,
     deadline: Duration,
-) {
+) -> (std::collections::BTreeMap<String, f64>, Duration) {
     let t0 = Instant::now();
     loop {
         let truth = sacct_since(ctl, since);
         let got = scrape(ctl).map(|t| diff(&completions(&t), before));
         if truth.values().sum::<f64>() >= jobs && got.as_ref() == Some(&truth) {
-            return;
+            return (truth, t0.elapsed());
         }
         let last = format!("sacct: {truth:?}\n{ctl} exports (minus before): {got:?}");
         assert!(
@@ -541,7 +541,8 @@ fn killing_the_active_exporter_loses_and_repeats_nothing() {
             }
         }
     }
-    wait_exact("ctl1", &since, &before, 20.0, Duration::from_secs(240));
+    let (counted, _) = wait_exact("ctl1", &since, &before, 20.0, Duration::from_secs(240));
+    eprintln!("5 kills of the active exporter: counters equal sacct: {counted:?}");
 }
 
 #[test]
@@ -652,7 +653,11 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
         std::thread::sleep(Duration::from_secs(5));
     }
     ok(&["start-dbd"]);
-    wait_exact("ctl1", &since, &before, 30.0, Duration::from_secs(240));
+    let (counted, took) = wait_exact("ctl1", &since, &before, 30.0, Duration::from_secs(240));
+    eprintln!(
+        "the 30 jobs ended {:?} before slurmdbd came back; counters equal sacct {took:?} after: {counted:?}",
+        finished.elapsed() - took
+    );
     // And it stays exact (no late double count).
     std::thread::sleep(Duration::from_secs(12));
     let truth = sacct_since("ctl1", &since);
