@@ -272,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn two_exporters_writing_the_same_file_never_count_a_job_twice() {
+        // Split brain: A and B both read generation G, both count, and each
+        // writes the whole file; whoever writes last wins.
+        let mut db = vec![job(1, "p", 1_000), job(2, "p", 1_001)];
+        let mut file = state(0);
+        step(&mut file, &db, 1_005);
+        db.push(job(3, "p", 1_006));
+        let (mut a, mut b) = (file.clone(), file.clone());
+        db.push(job(4, "p", 1_008));
+        step(&mut a, &db, 1_010); // A sees 3 and 4
+        step(&mut b, &db[..3], 1_007); // B queried before 4 reached slurmdbd
+        for last_writer in [a.clone(), b.clone()] {
+            let mut next = last_writer.clone();
+            // The next active exporter continues from the file and its
+            // overlap window brings back whatever the winner lacked.
+            step(&mut next, &db, 1_020);
+            assert_eq!(next.total(), 4, "each job exactly once");
+        }
+        assert_eq!((a.total(), b.total()), (4, 3));
+    }
+
+    #[test]
     fn ids_are_forgotten_only_after_no_window_can_return_them() {
         let mut st = state(0);
         count_window(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
