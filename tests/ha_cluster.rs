@@ -305,6 +305,11 @@ fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
     m
 }
 
+/// Finished jobs per (partition, state, exit code) since `since`, as sacct
+/// reports them. `-D`: after a kill -9 and takeover Slurm can hand out job
+/// ids again (the backup loads an older job_state), and without it sacct
+/// shows only the newest of the records that share an id, while every one
+/// of them is a job that finished (and is counted by its db_index).
 fn sacct_since(ctl: &str, since: &str) -> std::collections::BTreeMap<String, f64> {
     let (_, out) = cluster(&[
         "exec",
@@ -312,6 +317,7 @@ fn sacct_since(ctl: &str, since: &str) -> std::collections::BTreeMap<String, f64
         "sacct",
         "-a",
         "-X",
+        "-D",
         "-n",
         "-P",
         "-S",

@@ -128,7 +128,13 @@ impl DbConnection {
             // Left at 0 the server filters on "no flags set" and returns
             // nothing; NOTSET is what sacct sends.
             db_flags: ffi::SLURMDB_JOB_FLAG_NOTSET,
-            flags: ffi::JOBCOND_FLAG_NO_STEP | ffi::JOBCOND_FLAG_NO_TRUNC,
+            // DUP: every record, also those that share a job id (ids are
+            // handed out again after a takeover from an older job_state);
+            // without it slurmdbd returns only the newest per id and an
+            // older one could vanish before we saw it.
+            flags: ffi::JOBCOND_FLAG_NO_STEP
+                | ffi::JOBCOND_FLAG_NO_TRUNC
+                | ffi::JOBCOND_FLAG_DUP,
             ..Default::default()
         };
         // SAFETY: cond and its lists live across the call; the result list
