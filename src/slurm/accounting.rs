@@ -132,9 +132,7 @@ impl DbConnection {
             // handed out again after a takeover from an older job_state);
             // without it slurmdbd returns only the newest per id and an
             // older one could vanish before we saw it.
-            flags: ffi::JOBCOND_FLAG_NO_STEP
-                | ffi::JOBCOND_FLAG_NO_TRUNC
-                | ffi::JOBCOND_FLAG_DUP,
+            flags: ffi::JOBCOND_FLAG_NO_STEP | ffi::JOBCOND_FLAG_NO_TRUNC | ffi::JOBCOND_FLAG_DUP,
             ..Default::default()
         };
         // SAFETY: cond and its lists live across the call; the result list
