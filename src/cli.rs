@@ -21,6 +21,13 @@ pub enum Command {
         check: bool,
         ha: HaSettings,
     },
+    /// `accounting-jobs --cluster C --start T --end T`: the plugin's helper
+    /// (see collect::finished_jobs); prints finished jobs, one per line.
+    AccountingJobs {
+        cluster: String,
+        start: i64,
+        end: i64,
+    },
     Version,
     Help,
 }
@@ -51,6 +58,7 @@ usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
        slurm-ha-exporter collect --once [flags]   print one exposition and exit
        slurm-ha-exporter hook primary-on|primary-off   (SlurmctldPrimaryOnProg/OffProg)
        slurm-ha-exporter state show|check   the finished-jobs counters' durable state
+       slurm-ha-exporter accounting-jobs --cluster C --start T --end T   (the plugin's slurmdbd helper)
        slurm-ha-exporter version
 
 flags:
@@ -60,6 +68,7 @@ flags:
   --collector.NAME.interval=DUR    how often it runs (e.g. 15s, 2m)
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
+  --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
   --ha.poll-interval=DUR           how often the role is checked (default 5s)
   --ha.state-save-location=DIR     override slurm.conf's StateSaveLocation
@@ -140,6 +149,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 )),
             };
         }
+        Some("accounting-jobs") => return parse_accounting_jobs(&args[1..]),
         Some("version") | Some("--version") => return Ok(Command::Version),
         Some("help") | Some("--help") | Some("-h") => return Ok(Command::Help),
         Some(a) if !a.starts_with("--") => {
@@ -216,6 +226,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             "--collector.accounting.lookback" => {
                 opts.accounting_lookback = parse_duration(&value(&flag)?)?
             }
+            "--collector.accounting.helper" => opts.accounting_helper = Some(value(&flag)?.into()),
             "--collector.cyclecloud.azslurm-path" => opts.azslurm_path = Some(value(&flag)?),
             "--collector.cyclecloud.jetpack-path" => opts.jetpack_path = Some(value(&flag)?),
             f => {
@@ -260,6 +271,34 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     } else {
         Command::Run(settings)
     })
+}
+
+fn parse_accounting_jobs(args: &[String]) -> Result<Command, String> {
+    let (mut cluster, mut start, mut end) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let v = it
+            .next()
+            .ok_or_else(|| format!("accounting-jobs: {flag} needs a value"))?;
+        let time = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("accounting-jobs: bad time {v:?} for {flag}"))
+        };
+        match flag.as_str() {
+            "--cluster" => cluster = Some(v.clone()),
+            "--start" => start = Some(time()?),
+            "--end" => end = Some(time()?),
+            _ => return Err(format!("accounting-jobs: unknown flag {flag:?}")),
+        }
+    }
+    match (cluster, start, end) {
+        (Some(cluster), Some(start), Some(end)) => Ok(Command::AccountingJobs {
+            cluster,
+            start,
+            end,
+        }),
+        _ => Err("accounting-jobs needs --cluster NAME --start UNIXTIME --end UNIXTIME".into()),
+    }
 }
 
 /// The --ha.* flags alone (for `hook` and `state`).
@@ -353,5 +392,28 @@ mod tests {
         assert!(p(&["--ha.controller-index=x"])
             .unwrap_err()
             .contains("controller-index"));
+        assert!(p(&["accounting-jobs", "--cluster", "c", "--start", "1"])
+            .unwrap_err()
+            .contains("needs --cluster"));
+        assert!(p(&["accounting-jobs", "--start", "soon"])
+            .unwrap_err()
+            .contains("bad time"));
+        assert_eq!(
+            p(&[
+                "accounting-jobs",
+                "--cluster",
+                "c",
+                "--start",
+                "1",
+                "--end",
+                "2"
+            ])
+            .unwrap(),
+            Command::AccountingJobs {
+                cluster: "c".into(),
+                start: 1,
+                end: 2
+            }
+        );
     }
 }

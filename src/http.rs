@@ -31,6 +31,14 @@ pub struct Server {
     pub published: Arc<Published>,
 }
 
+/// What a connection thread needs: not the listener, which must close as
+/// soon as `serve` returns (the plugin binds the port again after a
+/// reconfigure), whatever connections are still finishing.
+struct Routes {
+    telemetry_path: String,
+    published: Arc<Published>,
+}
+
 #[derive(Debug)]
 struct Request {
     method: String,
@@ -154,7 +162,7 @@ fn respond(
     let _ = stream.flush();
 }
 
-impl Server {
+impl Routes {
     fn handle(&self, mut stream: TcpStream, scrapes: &Arc<AtomicUsize>) {
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let req = match read_request(&mut stream) {
@@ -260,15 +268,25 @@ impl Server {
             ),
         }
     }
+}
 
+impl Server {
     /// Accepts until the engine is asked to stop; one short-lived thread per
     /// connection, at most MAX_CONNECTIONS at a time (beyond: 503). Accept
     /// blocks (no polling delay on the scrape path); `wake` unblocks it.
     pub fn serve(self) {
-        let me = Arc::new(self);
+        let Server {
+            listener,
+            telemetry_path,
+            published,
+        } = self;
+        let me = Arc::new(Routes {
+            telemetry_path,
+            published,
+        });
         let active = Arc::new(AtomicUsize::new(0));
         let scrapes = Arc::new(AtomicUsize::new(0));
-        for conn in me.listener.incoming() {
+        for conn in listener.incoming() {
             if me.published.stopping() {
                 break;
             }

@@ -1,4 +1,5 @@
-//! A small leveled logger to stderr, in logfmt or JSON (--log.format).
+//! A small leveled logger: to stderr in logfmt or JSON (--log.format) in
+//! the daemon, through slurmctld's own logger in plugin mode.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,6 +30,14 @@ impl Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static JSON: AtomicU8 = AtomicU8::new(0);
+/// 1: lines go to slurmctld's log (plugin mode).
+static TO_SLURMCTLD: AtomicU8 = AtomicU8::new(0);
+
+/// Plugin mode: every line goes through slurmctld's logger, prefixed with
+/// the plugin's name, so an admin finds it in SlurmctldLogFile.
+pub fn to_slurmctld(on: bool) {
+    TO_SLURMCTLD.store(on as u8, Ordering::Relaxed);
+}
 
 pub fn configure(level: Level, json: bool) {
     LEVEL.store(level as u8, Ordering::Relaxed);
@@ -42,6 +51,17 @@ pub fn enabled(level: Level) -> bool {
 pub fn write(level: Level, msg: &str) {
     if !enabled(level) {
         return;
+    }
+    if TO_SLURMCTLD.load(Ordering::Relaxed) == 1 {
+        use crate::slurm::host::{self, HostLevel};
+        let l = match level {
+            Level::Debug => HostLevel::Verbose,
+            Level::Info | Level::Warn => HostLevel::Info,
+            Level::Error => HostLevel::Error,
+        };
+        if host::log(l, &format!("job_submit/ha_exporter: {msg}")) {
+            return;
+        }
     }
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)

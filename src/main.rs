@@ -11,12 +11,7 @@ use std::sync::Arc;
 fn build_engine(s: &Settings, durable: bool) -> Engine {
     let mut opts = s.options.0.clone();
     opts.durable_accounting = durable;
-    let collectors = s
-        .collectors
-        .iter()
-        .filter_map(|(name, interval)| collect::build(name, &opts).map(|c| (c, *interval)))
-        .collect();
-    Engine::new(collectors)
+    Engine::new(collect::build_enabled(&s.collectors, &opts))
 }
 
 fn report(r: Result<String, String>) -> ExitCode {
@@ -57,6 +52,11 @@ fn main() -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
+        Command::AccountingJobs {
+            ref cluster,
+            start,
+            end,
+        } => return accounting_jobs(cluster, start, end),
         Command::Run(ref s) | Command::CollectOnce(ref s) => s.clone(),
     };
     log::configure(settings.log_level, settings.log_json);
@@ -123,6 +123,33 @@ fn main() -> ExitCode {
         .run(published);
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The plugin's helper: slurmdbd's finished jobs on stdout, in the format
+/// of collect::finished_jobs (the plugin must not open a slurmdbd
+/// connection inside slurmctld).
+fn accounting_jobs(cluster: &str, start: i64, end: i64) -> ExitCode {
+    if let Err(e) = slurm::init() {
+        eprintln!("slurm-ha-exporter: {e}");
+        return ExitCode::from(1);
+    }
+    let jobs = slurm::DbConnection::open().and_then(|mut c| c.finished_jobs(cluster, start, end));
+    match jobs {
+        Ok(jobs) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match collect::finished_jobs::write_lines(&jobs, &mut out).and_then(|_| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("slurm-ha-exporter: cannot write: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// SIGTERM/SIGINT end the daemon cleanly (the daemon only: plugin mode

@@ -7,9 +7,9 @@
 //! every record up to a time.
 
 use super::counting::{self, OVERLAP_SECS};
+use super::finished_jobs::FinishedJobs;
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
-use crate::slurm::DbConnection;
 use crate::state::accounting::{self as durable, AccountingState, Loaded};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +18,7 @@ pub struct AccountingCollector {
     lookback: Duration,
     /// Keep the state in StateSaveLocation (the daemon) or in memory only.
     durable: bool,
-    conn: Option<DbConnection>,
+    source: FinishedJobs,
     /// What was last persisted (durable) or counted (in memory): published.
     state: Option<AccountingState>,
     state_errors: u64,
@@ -32,11 +32,11 @@ fn now() -> i64 {
 }
 
 impl AccountingCollector {
-    pub fn new(lookback: Duration, durable: bool) -> AccountingCollector {
+    pub fn new(lookback: Duration, durable: bool, source: FinishedJobs) -> AccountingCollector {
         AccountingCollector {
             lookback,
             durable,
-            conn: None,
+            source,
             state: None,
             state_errors: 0,
         }
@@ -111,18 +111,7 @@ impl Collector for AccountingCollector {
         let end = now();
         let mut st = self.starting_state(file.as_ref(), end);
         let start = counting::window_start(&st);
-        if self.conn.is_none() {
-            self.conn = Some(DbConnection::open().map_err(|e| e.to_string())?);
-        }
-        let conn = self.conn.as_mut().expect("just opened");
-        let jobs = match conn.finished_jobs(&config.cluster_name, start, end) {
-            Ok(j) => j,
-            Err(e) => {
-                // Reconnect next time: the connection may be broken for good.
-                self.conn = None;
-                return Err(e.to_string());
-            }
-        };
+        let jobs = self.source.query(&config.cluster_name, start, end)?;
         crate::debug!(
             "slurmdbd: {} finished jobs ended in [{start}, {end}]",
             jobs.len()

@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod controllers;
 pub mod counting;
 pub mod cyclecloud;
+pub mod finished_jobs;
 pub mod jobs;
 pub mod licenses;
 pub mod nodes;
@@ -72,6 +73,19 @@ pub struct Options {
     pub durable_accounting: bool,
     pub azslurm_path: Option<String>,
     pub jetpack_path: Option<String>,
+    /// Plugin mode: ask slurmdbd through this program (see finished_jobs).
+    pub accounting_helper: Option<std::path::PathBuf>,
+}
+
+/// The enabled collectors with their intervals, ready for Engine::new.
+pub fn build_enabled(
+    enabled: &[(&'static str, Duration)],
+    opts: &Options,
+) -> Vec<(Box<dyn Collector>, Duration)> {
+    enabled
+        .iter()
+        .filter_map(|(name, interval)| build(name, opts).map(|c| (c, *interval)))
+        .collect()
 }
 
 pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
@@ -88,6 +102,13 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
         "accounting" => Box::new(accounting::AccountingCollector::new(
             opts.accounting_lookback,
             opts.durable_accounting,
+            match &opts.accounting_helper {
+                Some(program) => finished_jobs::FinishedJobs::Helper {
+                    program: program.clone(),
+                    slurm_conf: crate::slurm::conf_path(),
+                },
+                None => finished_jobs::FinishedJobs::Direct(None),
+            },
         )),
         "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
             opts.azslurm_path.clone(),

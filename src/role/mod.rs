@@ -10,6 +10,9 @@
 //! 3. Slurm's heartbeat file: among the controllers seen writing it within
 //!    SlurmctldTimeout, the lowest index is in control, which is how Slurm
 //!    itself ends a split brain.
+//!
+//! In plugin mode slurmctld's own flag (`control_time`) replaces the ping
+//! and the hook; the heartbeat still settles a split brain (see `decide`).
 
 pub mod heartbeat;
 pub mod hook;
@@ -54,6 +57,11 @@ pub struct Inputs {
     pub controllers: u32,
     pub slurmctld_timeout: i64,
     pub own_ping_ok: bool,
+    /// Plugin mode: slurmctld's in-process flag (control_time != 0).
+    pub in_control: Option<bool>,
+    /// The flag can read 0 while slurmctld stays in control (25.11+
+    /// in-process reconfigure): trust a fresh heartbeat that names us then.
+    pub flag_may_lag: bool,
     pub heartbeat: Option<Heartbeat>,
     pub hook: Option<HookRecord>,
     /// Newest heartbeat time seen per controller index, over past polls.
@@ -68,8 +76,57 @@ fn d(role: Role, source: &'static str, why: impl Into<String>) -> Decision {
     }
 }
 
+/// Lowest controller index seen writing the heartbeat within
+/// SlurmctldTimeout: the one Slurm keeps in control after a split brain.
+fn lowest_fresh(i: &Inputs) -> Option<u32> {
+    i.seen
+        .iter()
+        .filter(|(_, t)| i.now - **t <= i.slurmctld_timeout)
+        .map(|(ix, _)| *ix)
+        .min()
+}
+
+/// Plugin mode: slurmctld says whether it is in control. Two slurmctlds can
+/// both say so for up to SlurmctldTimeout (a hung primary that resumes),
+/// so a controller whose flag is set still stands by while a fresh
+/// heartbeat names another controller and not this one: the same wait the
+/// daemon makes, and the way Slurm itself ends it.
+fn decide_in_process(i: &Inputs, in_control: bool) -> Decision {
+    let fresh = lowest_fresh(i);
+    let me = i.my_index;
+    if in_control {
+        return match (fresh, me) {
+            (Some(ix), Some(me)) if ix != me => d(
+                Role::Standby,
+                "heartbeat",
+                format!("slurmctld is in control but the heartbeat names controller {ix}"),
+            ),
+            _ => d(
+                Role::Active,
+                "slurmctld",
+                "slurmctld is in control (control_time)",
+            ),
+        };
+    }
+    match (fresh, me) {
+        (Some(ix), Some(me)) if ix == me && i.flag_may_lag => d(
+            Role::Active,
+            "heartbeat",
+            "control_time is 0 but a fresh heartbeat names this controller (reconfigure)",
+        ),
+        _ => d(
+            Role::Standby,
+            "slurmctld",
+            "slurmctld is not in control (control_time 0)",
+        ),
+    }
+}
+
 /// The decision table. Pure: tests feed it inputs.
 pub fn decide(i: &Inputs) -> Decision {
+    if let Some(flag) = i.in_control {
+        return decide_in_process(i, flag);
+    }
     let Some(me) = i.my_index else {
         return d(Role::Unknown, "config", "this host is not one of slurm.conf's SlurmctldHost entries (see --ha.controller-index)");
     };
@@ -103,14 +160,8 @@ pub fn decide(i: &Inputs) -> Decision {
             };
         }
     }
-    let fresh: Vec<u32> = i
-        .seen
-        .iter()
-        .filter(|(_, t)| i.now - **t <= i.slurmctld_timeout)
-        .map(|(ix, _)| *ix)
-        .collect();
-    match fresh.iter().min() {
-        Some(ix) if *ix == me => d(
+    match lowest_fresh(i) {
+        Some(ix) if ix == me => d(
             Role::Active,
             "heartbeat",
             format!("heartbeat names controller {me}"),
@@ -238,6 +289,54 @@ mod tests {
         assert_eq!(decide(&i).role, Role::Active, "nobody else could export");
         i.my_index = None;
         assert_eq!(decide(&i).role, Role::Unknown);
+    }
+
+    fn in_process(me: u32, flag: bool) -> Inputs {
+        let mut i = base(me);
+        i.own_ping_ok = false; // never consulted in plugin mode
+        i.in_control = Some(flag);
+        i
+    }
+
+    #[test]
+    fn in_process_flag_decides_without_a_heartbeat() {
+        assert_eq!(decide(&in_process(0, true)).role, Role::Active);
+        assert_eq!(decide(&in_process(0, false)).role, Role::Standby);
+        // One controller or a host missing from SlurmctldHost: the flag alone.
+        let mut i = in_process(0, true);
+        i.my_index = None;
+        i.controllers = 1;
+        assert_eq!(decide(&i).role, Role::Active);
+        // A stale heartbeat of the dead primary does not hold a takeover back.
+        assert_eq!(
+            decide(&with_hb(in_process(1, true), 0, 980)).role,
+            Role::Active
+        );
+    }
+
+    #[test]
+    fn in_process_split_brain_waits_for_our_own_heartbeat() {
+        // A resumed primary whose flag is still set, while the backup's
+        // heartbeat is fresh: stand by until its own heartbeat shows.
+        let resumed = with_hb(in_process(0, true), 1, 999);
+        assert_eq!(decide(&resumed).role, Role::Standby);
+        assert_eq!(decide(&with_hb(resumed, 0, 1000)).role, Role::Active);
+        // The backup, flag still set, sees the primary's fresh heartbeat.
+        let backup = with_hb(in_process(1, true), 0, 999);
+        assert_eq!(decide(&backup).role, Role::Standby);
+    }
+
+    #[test]
+    fn a_lagging_flag_trusts_a_fresh_heartbeat_only_where_it_can_lag() {
+        let mut i = with_hb(in_process(0, false), 0, 999);
+        assert_eq!(decide(&i).role, Role::Standby);
+        i.flag_may_lag = true;
+        let dec = decide(&i);
+        assert_eq!((dec.role, dec.source), (Role::Active, "heartbeat"));
+        // Never on another controller's heartbeat.
+        let mut j = with_hb(in_process(1, false), 0, 999);
+        j.flag_may_lag = true;
+        assert_eq!(decide(&j).role, Role::Standby);
     }
 
     #[test]

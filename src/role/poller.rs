@@ -3,12 +3,14 @@
 //! thread (engine::role_loop) so that a collector blocked in libslurm's
 //! fail-over retries never delays a switch to standby; the engine reads the
 //! outcome as a RoleView. In standby these are the only Slurm calls the
-//! daemon makes.
+//! daemon makes. In plugin mode slurmctld's `control_time` takes the place
+//! of the ping and the hook record.
 
 use super::slurm_conf::{self, LocalConf};
 use super::{heartbeat, hook, Decision, Inputs, Role, RoleTracker};
 use crate::collect::{Source, Sources};
 use crate::slurm;
+use crate::slurm::host::{ControlFlag, CONTROL_TIME_ZERO_WHILE_RECONFIGURING};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,6 +68,8 @@ pub struct RolePoller {
     pub my_index: Option<u32>,
     pub heartbeat_age: Option<i64>,
     last_problem: Option<String>,
+    /// Plugin mode: slurmctld's own flag replaces the ping and the hook.
+    flag: Option<ControlFlag>,
 }
 
 fn now() -> i64 {
@@ -85,6 +89,16 @@ impl RolePoller {
             my_index: None,
             heartbeat_age: None,
             last_problem: None,
+            flag: None,
+        }
+    }
+
+    /// Inside slurmctld: the role follows slurmctld's `control_time`; no
+    /// ping (no RPC while slurmctld may still be starting).
+    pub fn in_process(settings: HaSettings, flag: ControlFlag) -> RolePoller {
+        RolePoller {
+            flag: Some(flag),
+            ..RolePoller::new(settings)
         }
     }
 
@@ -121,7 +135,10 @@ impl RolePoller {
         let conf_path =
             std::env::var("SLURM_CONF").unwrap_or_else(|_| slurm::DEFAULT_SLURM_CONF.into());
         let mut local = slurm_conf::read(std::path::Path::new(&conf_path)).unwrap_or_default();
-        if local.controllers.is_empty() || local.state_save_location.is_none() {
+        let in_control = self.flag.map(|f| f.control_time() != 0);
+        // In plugin mode slurmctld is asked only once it is in control.
+        let may_ask = in_control != Some(false);
+        if may_ask && (local.controllers.is_empty() || local.state_save_location.is_none()) {
             // Configless: ask slurmctld (cached for minutes by Sources).
             if sources.ensure(&[Source::Config]).is_ok() {
                 let c = sources.config();
@@ -158,6 +175,7 @@ impl RolePoller {
         // One controller: the decision does not depend on the ping, and a
         // ping of a dead slurmctld can block for seconds; skip it.
         let own_ping_ok = local.controllers.len() <= 1
+            || in_control.is_some()
             || my_index.is_some_and(|i| slurm::ping(i as usize).is_ok());
         let inputs = Inputs {
             now: t,
@@ -165,6 +183,8 @@ impl RolePoller {
             controllers: local.controllers.len().max(1) as u32,
             slurmctld_timeout: local.slurmctld_timeout.unwrap_or(DEFAULT_SLURMCTLD_TIMEOUT),
             own_ping_ok,
+            in_control,
+            flag_may_lag: CONTROL_TIME_ZERO_WHILE_RECONFIGURING,
             heartbeat: hb,
             hook: state_dir.as_deref().and_then(hook::read),
             seen: Default::default(),

@@ -12,6 +12,7 @@ mod accounting;
 mod config;
 mod error;
 mod ffi;
+pub mod host;
 mod jobs;
 mod licenses;
 mod nodes;
@@ -36,14 +37,21 @@ use std::sync::OnceLock;
 /// Release of the headers this crate was built against, "22.5.8".
 pub const BUILD_VERSION: &str = env!("SLURM_BUILD_VERSION");
 
-/// `SLURM_VERSION_NUMBER` of the headers this crate was built against.
-pub fn build_version_number() -> u32 {
-    env!("SLURM_BUILD_VERSION_NUMBER").parse().unwrap_or(0)
-}
+/// `SLURM_VERSION_NUMBER` of the headers this crate was built against:
+/// the plugin's `plugin_version`, which slurmctld compares with its own
+/// (major, minor and micro must all match).
+pub const BUILD_VERSION_NUMBER: u32 = ffi::SLURM_VERSION_NUMBER;
 
 /// Where libslurm will look for slurm.conf when `SLURM_CONF` is unset.
 /// Debian and most builds use this default.
 pub const DEFAULT_SLURM_CONF: &str = "/etc/slurm/slurm.conf";
+
+/// The slurm.conf libslurm reads: `SLURM_CONF`, else the default.
+pub fn conf_path() -> std::path::PathBuf {
+    std::env::var_os("SLURM_CONF")
+        .map(Into::into)
+        .unwrap_or_else(|| DEFAULT_SLURM_CONF.into())
+}
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
