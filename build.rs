@@ -119,6 +119,10 @@ fn link_libslurm() {
         println!("cargo:rustc-link-arg-{kind}=-Wl,-rpath,{lib_dir}");
         println!("cargo:rustc-link-arg-{kind}=-lslurm");
     }
+    // tests/plugin_host.rs stands in for slurmctld: the plugin finds the
+    // test's `control_time` with dlsym, so it must be in the dynamic symbol
+    // table (test binaries without it are not affected).
+    println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=control_time");
     // See host_symbols in src/main.rs: the slurmdbd plugin looks these up
     // in the executable, so they must be in its dynamic symbol table.
     for sym in ["slurmdbd_msg_type_2_str", "rpc_num2string"] {

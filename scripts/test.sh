@@ -9,6 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/install-deps.sh
+# The plugin (cdylib) the dlopen host and the slurmctld tests load.
+cargo build --quiet -p slurm-ha-exporter-plugin
 scripts/embedded-slurm.sh start
 # Stop what we started (KEEP_CLUSTER=1 keeps both clusters for reruns).
 cleanup() {

@@ -13,6 +13,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod parse;
+pub mod plugin;
 pub mod role;
 pub mod slurm;
 pub mod state;
