@@ -12,7 +12,11 @@
 #   scripts/embedded-slurm.sh stop-ctld|start-ctld|stop-dbd|start-dbd   (fault injection)
 #
 # Environment: EMBED_DIR (default <repo>/.embedded), EMBED_CLOUD_NODES (extra
-# powered-down CLOUD nodes, for benchmarks; default 0).
+# powered-down CLOUD nodes, for benchmarks; default 0), EMBED_PLUGIN (path of
+# a built libjob_submit_ha_exporter.so: slurmctld loads it as
+# JobSubmitPlugins=ha_exporter and it serves on 127.0.0.1:EMBED_PLUGIN_PORT,
+# default 19180; EMBED_HELPER is its accounting helper, the daemon binary).
+# A running slurmctld whose slurm.conf changed is restarted by `start`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,8 +40,14 @@ wait_for() {
   done
 }
 
+PLUGIN=${EMBED_PLUGIN:-}
+PLUGIN_PORT=${EMBED_PLUGIN_PORT:-19180}
+CONF_CHANGED=0
+
 write_config() {
   mkdir -p "$DIR"/{state,log,run,spool,mysql-run}
+  local before=""
+  [ -f "$DIR/slurm.conf" ] && before=$(sha256sum <"$DIR/slurm.conf")
   cat >"$DIR/slurm.conf" <<CONF
 ClusterName=$CLUSTER
 SlurmctldHost=$HOST(127.0.0.1)
@@ -91,6 +101,30 @@ NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
 PartitionName=cloud Nodes=cloud[1-$CLOUD] MaxTime=INFINITE State=UP
 CONF
   fi
+  if [ -n "$PLUGIN" ]; then
+    [ -f "$PLUGIN" ] || die "EMBED_PLUGIN=$PLUGIN does not exist (cargo build -p slurm-ha-exporter-plugin)"
+    # Slurm's own plugins stay where Debian put them; ours is found in a
+    # second PluginDir entry, under the name slurmctld looks for.
+    local sysdir
+    sysdir=$(dirname "$(ls /usr/lib/*/slurm-wlm/auth_munge.so /usr/lib*/slurm/auth_munge.so 2>/dev/null | head -n1)")
+    mkdir -p "$DIR/plugins" "$DIR/plugin-state"
+    # A copy, not a link: a rebuild must not change the file under a running slurmctld.
+    cmp -s "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so" || install -m 0755 "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so"
+    cat >>"$DIR/slurm.conf" <<CONF
+PluginDir=$sysdir:$DIR/plugins
+JobSubmitPlugins=ha_exporter
+CONF
+    cat >"$DIR/ha_exporter.conf" <<CONF
+# The plugin's settings: the daemon's flags, one per line.
+--web.listen-address=127.0.0.1:$PLUGIN_PORT
+--ha.poll-interval=1s
+--ha.state-save-location=$DIR/plugin-state
+--collector.jobs.interval=2s
+--collector.accounting.interval=3s
+--collector.accounting.helper=${EMBED_HELPER:-$here/target/debug/slurm-ha-exporter}
+CONF
+  fi
+  [ "$before" = "$(sha256sum <"$DIR/slurm.conf")" ] || CONF_CHANGED=1
   cat >"$DIR/gres.conf" <<CONF
 AutoDetect=off
 NodeName=node3 Name=gpu File=/dev/null,/dev/zero
@@ -149,6 +183,10 @@ start_dbd() {
 }
 
 start_ctld() {
+  if [ "$CONF_CHANGED" = 1 ] && alive slurmctld; then
+    log "slurm.conf changed: restarting slurmctld"
+    stop_daemon slurmctld
+  fi
   alive slurmctld && scontrol ping 2>/dev/null | grep -q UP && return
   slurmctld -f "$DIR/slurm.conf"
   wait_for slurmctld 60 bash -c 'scontrol ping | grep -q "is UP"'

@@ -9,8 +9,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/install-deps.sh
-# The plugin (cdylib) the dlopen host and the slurmctld tests load.
-cargo build --quiet -p slurm-ha-exporter-plugin
+# The plugin (cdylib) that the dlopen host and the embedded slurmctld load,
+# and the daemon binary, its accounting helper.
+cargo build --quiet -p slurm-ha-exporter-plugin -p slurm-ha-exporter
+export EMBED_PLUGIN=$here/target/debug/libjob_submit_ha_exporter.so
+export EMBED_HELPER=$here/target/debug/slurm-ha-exporter
 scripts/embedded-slurm.sh start
 # Stop what we started (KEEP_CLUSTER=1 keeps both clusters for reruns).
 cleanup() {

@@ -16,7 +16,10 @@
 //!   slurmctld's log and a disabled plugin; slurmctld starts regardless;
 //! - `stop` returns within a bounded time; a thread still inside a Slurm
 //!   call then finishes on its own (the cdylib is linked `-z nodelete`, so
-//!   its code stays mapped after dlclose).
+//!   its code stays mapped after dlclose);
+//! - slurmctld calls `fini()` only when its plugin list changes on
+//!   reconfigure (and in leak-debug builds): a normal shutdown is `exit(0)`
+//!   with our threads running, so an `atexit` handler stops them first.
 
 pub mod config;
 
@@ -33,6 +36,8 @@ use std::time::{Duration, Instant};
 
 /// How long `fini()` waits for our threads.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long slurmctld's exit may wait for them.
+const EXIT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Test hook, named as such: `SLURM_HA_EXPORTER_TEST_PANIC=engine` makes
 /// the engine thread panic once it serves, `=init` makes `start` panic, so
@@ -56,6 +61,7 @@ fn test_panic(at: &str) -> bool {
 pub fn start() -> Result<(), String> {
     log::to_slurmctld(true);
     install_panic_hook();
+    stop_at_exit();
     if test_panic("init") {
         panic!("forced by {TEST_PANIC}=init");
     }
@@ -188,6 +194,26 @@ fn serve(published: &Arc<Published>, addr: &Mutex<Option<SocketAddr>>) {
     if let Err(e) = engine_result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// Registers (once per process) a handler that stops the exporter when
+/// slurmctld exits: the listener closes and a state write in progress
+/// ends before libc tears the process down.
+fn stop_at_exit() {
+    static ONCE: Once = Once::new();
+    extern "C" fn at_exit() {
+        let _ = catch_unwind(|| {
+            // slurmctld closed its log before exit(): say nothing there.
+            log::to_slurmctld(false);
+            log::configure(log::Level::Error, false);
+            stop(EXIT_DEADLINE);
+        });
+    }
+    ONCE.call_once(|| {
+        // SAFETY: registers a function of the type atexit expects; the
+        // code stays mapped until the process ends (-z nodelete).
+        unsafe { libc::atexit(at_exit) };
+    });
 }
 
 /// Binds, retrying every second until stopped: from 23.11 `scontrol

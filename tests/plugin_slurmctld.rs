@@ -1,0 +1,185 @@
+//! The plugin inside the real slurmctld of the embedded cluster, started
+//! with EMBED_PLUGIN (scripts/test.sh sets it): it serves, jobs still run,
+//! reconfigure keeps exactly one listener, shutdown is clean.
+
+mod common;
+
+use common::{embed_dir, http_get, sh, sh_ok, wait_until};
+use std::time::{Duration, Instant};
+
+fn port() -> u16 {
+    std::env::var("EMBED_PLUGIN_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(19180)
+}
+
+/// The cluster lock, and a slurmctld that loaded the plugin.
+fn plugin_cluster() -> common::ClusterGuard {
+    let guard = common::cluster();
+    let conf = std::fs::read_to_string(common::slurm_conf()).unwrap();
+    assert!(
+        conf.contains("JobSubmitPlugins=ha_exporter"),
+        "the embedded cluster runs without the plugin: start it with \
+         EMBED_PLUGIN=target/debug/libjob_submit_ha_exporter.so (scripts/test.sh does)"
+    );
+    wait_until("the plugin to serve", Duration::from_secs(60), || {
+        scrape().is_some_and(|t| t.contains("slurm_exporter_active 1"))
+    });
+    guard
+}
+
+fn scrape() -> Option<String> {
+    http_get(port(), "/metrics", None).and_then(|(s, _, b)| (s == 200).then_some(b))
+}
+
+fn slurmctld_log() -> String {
+    std::fs::read_to_string(embed_dir().join("log/slurmctld.log")).unwrap_or_default()
+}
+
+fn slurmctld_pid() -> Option<i32> {
+    std::fs::read_to_string(embed_dir().join("run/slurmctld.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Sockets listening on `port` (IPv4), from /proc/net/tcp.
+fn listeners(port: u16) -> usize {
+    let want = format!(":{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"
+        })
+        .count()
+}
+
+fn count_for_exit(text: &str, exit: &str) -> f64 {
+    common::family(text, "sacct_terminal_jobs_total")
+        .iter()
+        .filter(|(k, _)| k.contains(&format!("exit_code=\"{exit}\"")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[test]
+fn the_plugin_serves_the_cluster_and_counts_a_job_that_ran() {
+    let _c = plugin_cluster();
+    let text = scrape().unwrap();
+    assert!(text.contains("slurm_node_cpus{node=\"node1\"} 4"), "{text}");
+    assert!(
+        text.contains(
+            "slurm_exporter_role_info{role=\"active\",controller=\"0\",source=\"slurmctld\"}"
+        ),
+        "{text}"
+    );
+    let problems = common::promtool_problems(&text);
+    assert!(problems.is_empty(), "promtool: {problems:?}");
+
+    // A job submitted through slurmctld (the plugin's job_submit accepts
+    // it unchanged) runs, and its end is counted once, via the helper.
+    let before = count_for_exit(&text, "78:0");
+    let out = std::process::Command::new("sbatch")
+        .args(["--wait", "-p", "debug", "--wrap", "exit 78"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    wait_until(
+        "the plugin to count the job",
+        Duration::from_secs(60),
+        || scrape().is_some_and(|t| count_for_exit(&t, "78:0") == before + 1.0),
+    );
+    // And only once, over several more accounting runs.
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(count_for_exit(&scrape().unwrap(), "78:0"), before + 1.0);
+}
+
+#[test]
+fn twenty_reconfigures_leave_exactly_one_working_listener() {
+    let _c = plugin_cluster();
+    let pid = slurmctld_pid().unwrap();
+    for i in 0..20 {
+        sh_ok("scontrol", &["reconfigure"]);
+        wait_until(
+            &format!("slurmctld to answer after reconfigure {i}"),
+            Duration::from_secs(60),
+            || sh("scontrol", &["ping"]).contains("is UP"),
+        );
+        wait_until(
+            &format!("the plugin to answer after reconfigure {i}"),
+            Duration::from_secs(60),
+            || scrape().is_some_and(|t| t.contains("slurm_exporter_active 1")),
+        );
+    }
+    assert_eq!(listeners(port()), 1, "one listener on port {}", port());
+    // 22.05 keeps its process on reconfigure (23.11+ re-executes itself).
+    let now = slurmctld_pid().unwrap();
+    eprintln!("20 reconfigures: slurmctld pid {pid} -> {now}, listeners 1");
+    // Still a working slurmctld: a job runs.
+    let out = std::process::Command::new("sbatch")
+        .args(["--wait", "-p", "debug", "--wrap", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// slurmctld never calls fini() on shutdown (only when its plugin list
+/// changes, and in leak-debug builds): it exits with our threads running,
+/// and the plugin's exit handler stops them. Run in the foreground as our
+/// child, so its exit status is known.
+#[test]
+fn slurmctld_shuts_down_cleanly_with_the_plugin() {
+    let _c = plugin_cluster();
+    let out = common::script(&["stop-ctld"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut ctld = std::process::Command::new("slurmctld")
+        .args(["-D", "-f"])
+        .arg(common::slurm_conf())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // control_time is set before slurmctld's RPC thread listens: wait for both.
+    wait_until(
+        "the new slurmctld and its plugin",
+        Duration::from_secs(60),
+        || {
+            scrape().is_some_and(|t| t.contains("slurm_exporter_active 1"))
+                && sh("scontrol", &["ping"]).contains("is UP")
+        },
+    );
+    let log_before = slurmctld_log().len();
+    let t0 = Instant::now();
+    sh_ok("scontrol", &["shutdown", "slurmctld"]);
+    let status = loop {
+        if let Some(st) = ctld.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "slurmctld did not exit within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let took = t0.elapsed();
+    let log = slurmctld_log();
+    let tail = &log[log_before.min(log.len())..];
+    eprintln!("slurmctld with the plugin shut down in {took:?}: {status}");
+    // A panic or a signal (SIGSEGV, SIGABRT) would not be exit status 0.
+    assert_eq!(status.code(), Some(0), "{status}\n{tail}");
+    for bad in ["fatal", "panic", "did not stop"] {
+        assert!(!tail.contains(bad), "{bad:?} in slurmctld's log:\n{tail}");
+    }
+    assert_eq!(listeners(port()), 0);
+    // Back for the other tests.
+    let out = common::script(&["start-ctld"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until("the plugin to serve again", Duration::from_secs(60), || {
+        scrape().is_some_and(|t| t.contains("slurm_exporter_active 1"))
+    });
+}
