@@ -17,7 +17,11 @@
 #   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
 #
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
-# EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT.
+# EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT,
+# EXPORTER_MODE: daemon (default: slurm-ha-exporter beside each slurmctld) or
+# plugin (no daemon: slurmctld loads job_submit_ha_exporter.so, configured by
+# ha_exporter.conf with the same flags; EXPORTER_PLUGIN overrides the .so).
+# Switching modes needs `down` first (the containers keep their slurm.conf).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -27,6 +31,8 @@ export CLUSTER_DIR=${CLUSTER_DIR:-$repo/.cluster/$SUITE}
 export EXPORTER_DIR=$CLUSTER_DIR/exporter
 # Short intervals so tests see changes quickly (the defaults are 5-60 s).
 export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --collector.jobs.interval=5s --collector.accounting.interval=5s}
+export EXPORTER_MODE=${EXPORTER_MODE:-daemon}
+case "$EXPORTER_MODE" in daemon|plugin) ;; *) echo "cluster: EXPORTER_MODE must be daemon or plugin" >&2; exit 2 ;; esac
 compose() { docker-compose -f "$here/compose.yml" "$@"; }
 log() { echo "cluster: $*" >&2; }
 
@@ -47,10 +53,33 @@ prepare() {
   cp "$here/etc/slurm.conf" "$here/etc/slurmdbd.conf" "$here/etc/prometheus.yml" "$CLUSTER_DIR/"
   [ -s "$CLUSTER_DIR/munge.key" ] || dd if=/dev/urandom of="$CLUSTER_DIR/munge.key" bs=1024 count=1 2>/dev/null
   chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR/prometheus.yml"
-  local bin=${EXPORTER_BIN:-}
-  if [ -z "$bin" ]; then
-    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-    bin=$repo/target/release/slurm-ha-exporter
+  local bin=${EXPORTER_BIN:-} so=${EXPORTER_PLUGIN:-}
+  if [ -z "$bin" ] || { [ "$EXPORTER_MODE" = plugin ] && [ -z "$so" ]; }; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \
+      -p slurm-ha-exporter -p slurm-ha-exporter-plugin
+  fi
+  bin=${bin:-$repo/target/release/slurm-ha-exporter}
+  so=${so:-$repo/target/release/libjob_submit_ha_exporter.so}
+  if [ "$EXPORTER_MODE" = plugin ]; then
+    # Debian's plugins stay in their directory; ours is in a second one.
+    cat >>"$CLUSTER_DIR/slurm.conf" <<CONF
+# EXPORTER_MODE=plugin: the exporter runs inside slurmctld.
+PluginDir=/usr/lib/$(uname -m)-linux-gnu/slurm-wlm:/opt/exporter/plugin
+JobSubmitPlugins=ha_exporter
+CONF
+    { echo "# The plugin's settings: the daemon's flags, one per line."
+      echo "--web.listen-address=:9101"
+      echo "--collector.accounting.helper=/opt/exporter/slurm-ha-exporter"
+      for f in $EXPORTER_FLAGS; do echo "$f"; done
+    } >"$CLUSTER_DIR/ha_exporter.conf"
+    chmod 644 "$CLUSTER_DIR/ha_exporter.conf"
+    mkdir -p "$EXPORTER_DIR/plugin"
+    if ! cmp -s "$so" "$EXPORTER_DIR/plugin/job_submit_ha_exporter.so"; then
+      install -m 0755 "$so" "$EXPORTER_DIR/plugin/job_submit_ha_exporter.so"
+      PLUGIN_CHANGED=1
+    fi
+  else
+    rm -f "$CLUSTER_DIR/ha_exporter.conf"
   fi
   # slurmctld runs SlurmctldPrimaryOnProg/OffProg without arguments: the
   # two wrappers a site would install (slurm.conf names them).
@@ -64,6 +93,7 @@ prepare() {
   fi
 }
 EXPORTER_CHANGED=0
+PLUGIN_CHANGED=0
 
 # Index of the controller in control, from StateSaveLocation/heartbeat:
 # big-endian u64 time, then big-endian u64 controller index. Read through
@@ -144,6 +174,11 @@ up() {
   wait_for "slurmdbd" 120 x dbd sacctmgr -n show cluster
   x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
   compose up -d
+  if [ "$PLUGIN_CHANGED" = 1 ]; then
+    # A running slurmctld keeps the plugin it loaded: restart both
+    # controllers (their entrypoint starts slurmctld again).
+    compose restart ctl1 ctl2 >/dev/null
+  fi
   # Nodes drained by an earlier fault (e.g. a job that ran on a node while
   # its controller was frozen) go back to service.
   wait_for "slurmctld on ctl1" 60 x ctl1 scontrol ping

@@ -37,6 +37,15 @@ if cargo nextest --version >/dev/null 2>&1; then
   t1=$SECONDS
   run -E 'binary(ha_cluster)' "$@"
   echo "test: Docker HA cluster tests took $((SECONDS - t1))s (images and cluster included)" >&2
+  # The scenarios that apply with the exporter inside slurmctld (the
+  # plugin, no daemon): steady state, kill -9, failback, hung and cut-off
+  # primary, corrupt state file. The containers keep their slurm.conf, so
+  # the bed is rebuilt for the other mode.
+  t2=$SECONDS
+  docker/cluster.sh down >/dev/null 2>&1 || true
+  export EXPORTER_MODE=plugin
+  run -E 'binary(ha_cluster) & (test(exactly_one) | test(hung_primary) | test(cut_off) | test(corrupt_state))' "$@"
+  echo "test: Docker HA cluster tests in plugin mode took $((SECONDS - t2))s" >&2
 else
   run "$@"
 fi

@@ -2,6 +2,10 @@
 //! backup slurmctld sharing StateSaveLocation, slurmdbd, two slurmd.
 //! This proves the test bed itself: Slurm fails over and back, and no job
 //! is lost. On failure every daemon's log is printed.
+//!
+//! EXPORTER_MODE=plugin runs the same scenarios with the exporter inside
+//! slurmctld (the job_submit plugin, role from slurmctld's control_time)
+//! instead of the daemon; scripts/test.sh runs the ones that apply.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -111,6 +115,11 @@ fn kill_ctl1_after_state_saved() {
         },
     );
     ok(&["kill-ctld", "ctl1"]);
+}
+
+/// The exporter runs inside slurmctld (and dies with it).
+fn plugin_mode() -> bool {
+    std::env::var("EXPORTER_MODE").is_ok_and(|m| m == "plugin")
 }
 
 fn in_control() -> Option<u32> {
@@ -402,11 +411,12 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
     kill_ctl1_after_state_saved();
     let t_kill = Instant::now();
     // Within two poll intervals (2 s each) of its slurmctld dying, plus
-    // a second for the scrape.
+    // a second for the scrape. The plugin dies with its slurmctld: its
+    // port no longer answers.
     wait_until(
         "ctl1's exporter to stand by",
         Duration::from_secs(5),
-        || active("ctl1") == Some(false),
+        || active("ctl1") == if plugin_mode() { None } else { Some(false) },
     );
     eprintln!(
         "ctl1 exporter standby {:?} after its slurmctld was killed",
@@ -590,7 +600,13 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
             aside.contains("accounting.json.corrupt."),
             "{how}: the bad file is kept aside: {aside}"
         );
-        let (_, log) = cluster(&["exec", "ctl1", "cat", "/var/log/slurm/exporter.log"]);
+        // The plugin logs through slurmctld.
+        let log_file = if plugin_mode() {
+            "/var/log/slurm/slurmctld.log"
+        } else {
+            "/var/log/slurm/exporter.log"
+        };
+        let (_, log) = cluster(&["exec", "ctl1", "cat", log_file]);
         assert!(
             log.contains("accounting state unusable"),
             "{how}: a clear log line"

@@ -1,10 +1,17 @@
 #!/bin/bash
 # One container = one role of the test cluster: ctl (slurmctld + the
-# exporter daemon), node (slurmd), dbd (MariaDB + slurmdbd), prometheus.
+# exporter daemon, or slurmctld with the exporter plugin when
+# EXPORTER_MODE=plugin), node (slurmd), dbd (MariaDB + slurmdbd), prometheus.
 set -euo pipefail
 role=${1:?role}
 mkdir -p /etc/slurm
 cp /cluster/slurm.conf /etc/slurm/slurm.conf
+# The plugin reads ha_exporter.conf next to slurm.conf.
+if [ -f /cluster/ha_exporter.conf ]; then
+  cp /cluster/ha_exporter.conf /etc/slurm/ha_exporter.conf
+else
+  rm -f /etc/slurm/ha_exporter.conf
+fi
 
 start_munge() {
   install -o munge -g munge -m 0400 /cluster/munge.key /etc/munge/munge.key
@@ -22,7 +29,7 @@ case "$role" in
     start_munge
     mkdir -p /var/spool/slurmctld /var/log/slurm
     chown slurm:slurm /var/spool/slurmctld /var/log/slurm
-    if [ -x /opt/exporter/slurm-ha-exporter ]; then
+    if [ "${EXPORTER_MODE:-daemon}" = daemon ] && [ -x /opt/exporter/slurm-ha-exporter ]; then
       # The exporter runs as SlurmUser, like it would under systemd.
       (while true; do
          runuser -u slurm -- /opt/exporter/slurm-ha-exporter run ${EXPORTER_FLAGS:-} >>/var/log/slurm/exporter.log 2>&1 || true
