@@ -36,6 +36,8 @@ pub enum Command {
 pub struct Settings {
     pub listen_address: String,
     pub telemetry_path: String,
+    /// --web.config.file: TLS, basic auth, headers, rate limit.
+    pub web_config: Option<std::path::PathBuf>,
     /// Enabled collectors with their intervals, in KNOWN order.
     pub collectors: Vec<(&'static str, Duration)>,
     pub log_level: Level,
@@ -64,6 +66,7 @@ usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
 flags:
   --web.listen-address=ADDR        where to listen (default :9101)
   --web.telemetry-path=PATH        metrics path (default /metrics)
+  --web.config.file=FILE           TLS, basic auth, headers, rate limit (exporter-toolkit format)
   --collector.NAME / --no-collector.NAME      enable / disable a collector
   --collector.NAME.interval=DUR    how often it runs (e.g. 15s, 2m)
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
@@ -162,6 +165,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let mut intervals: Vec<Duration> = KNOWN.iter().map(|k| k.default_interval).collect();
     let mut listen = ":9101".to_string();
     let mut path = "/metrics".to_string();
+    let mut web_config = None;
     let mut level = Level::Info;
     let mut json = false;
     let mut once = false;
@@ -190,6 +194,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         match flag.as_str() {
             "--once" if sub == "collect" => once = true,
             "--web.listen-address" => listen = value(&flag)?,
+            "--web.config.file" => web_config = Some(value(&flag)?.into()),
             "--web.telemetry-path" => {
                 path = value(&flag)?;
                 if !path.starts_with('/') {
@@ -260,6 +265,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let settings = Settings {
         listen_address: normalize_listen(&listen)?,
         telemetry_path: path,
+        web_config,
         collectors,
         log_level: level,
         log_json: json,

@@ -15,21 +15,53 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// What a scrape serves: both formats, rendered once per collection.
+/// What a scrape serves: both formats, rendered once per collection, and
+/// their gzipped forms, made on the first scrape that asks.
 pub struct Snapshot {
     pub text: Vec<u8>,
     pub openmetrics: Vec<u8>,
     /// False until every enabled collector has run once.
     pub complete: bool,
+    /// Whether this exporter exports the cluster (else it is a standby).
+    pub active: bool,
     pub series: usize,
+    gzip: [std::sync::OnceLock<Vec<u8>>; 2],
 }
 
 impl Snapshot {
+    pub fn new(
+        text: Vec<u8>,
+        openmetrics: Vec<u8>,
+        complete: bool,
+        active: bool,
+        series: usize,
+    ) -> Snapshot {
+        Snapshot {
+            text,
+            openmetrics,
+            complete,
+            active,
+            series,
+            gzip: Default::default(),
+        }
+    }
+
     pub fn body(&self, f: Format) -> &[u8] {
         match f {
             Format::Text => &self.text,
             Format::OpenMetrics => &self.openmetrics,
         }
+    }
+
+    /// The body gzipped, compressed once per snapshot however many scrape it.
+    pub fn gzipped(&self, f: Format) -> &[u8] {
+        let slot = &self.gzip[matches!(f, Format::OpenMetrics) as usize];
+        slot.get_or_init(|| {
+            use std::io::Write;
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let _ = z.write_all(self.body(f));
+            z.finish().unwrap_or_default()
+        })
     }
 }
 
@@ -421,6 +453,7 @@ impl Engine {
             &fams,
             // A standby is ready as soon as it answers.
             !active || self.slots.iter().all(|s| s.ran),
+            active,
         )
     }
 
@@ -463,25 +496,20 @@ impl Engine {
 }
 
 impl Snapshot {
-    fn render(fams: &[&Family], complete: bool) -> Snapshot {
+    fn render(fams: &[&Family], complete: bool, active: bool) -> Snapshot {
         let series = fams.iter().map(|f| f.samples.len()).sum();
         let mut text = Vec::with_capacity(series * 64);
         let mut om = Vec::with_capacity(series * 64);
         expose::render(Format::Text, fams, &mut text);
         expose::render(Format::OpenMetrics, fams, &mut om);
-        Snapshot {
-            text,
-            openmetrics: om,
-            complete,
-            series,
-        }
+        Snapshot::new(text, om, complete, active, series)
     }
 }
 
 /// A standby's whole exposition: who it is, nothing about the cluster.
 fn standby_snapshot(view: &RoleView) -> Snapshot {
     let own = role_families(Some(view), false);
-    Snapshot::render(&own.iter().collect::<Vec<_>>(), true)
+    Snapshot::render(&own.iter().collect::<Vec<_>>(), true, false)
 }
 
 /// Polls the role every poll interval. A standby decision is published at

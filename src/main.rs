@@ -1,6 +1,7 @@
 use slurm_ha_exporter::cli::{self, Command, Settings};
 use slurm_ha_exporter::collect;
 use slurm_ha_exporter::engine::{Engine, Published};
+use slurm_ha_exporter::http::access::WebState;
 use slurm_ha_exporter::http::Server;
 use slurm_ha_exporter::role::poller::RolePoller;
 use slurm_ha_exporter::{error, info, log, slurm};
@@ -81,6 +82,14 @@ fn main() -> ExitCode {
         };
     }
 
+    // A bad web config stops the daemon at start, with the reason.
+    let web = match settings.web_config.clone().map(WebState::load).transpose() {
+        Ok(w) => w.map(Arc::new),
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let listener = match std::net::TcpListener::bind(&settings.listen_address) {
         Ok(l) => l,
         Err(e) => {
@@ -96,6 +105,7 @@ fn main() -> ExitCode {
         listener,
         telemetry_path: settings.telemetry_path.clone(),
         published: published.clone(),
+        web,
     };
     info!(
         "listening on {} ({}), collectors: {}",

@@ -281,6 +281,50 @@ fn a_bad_configuration_disables_the_plugin_and_nothing_else() {
     plugin.fini();
 }
 
+/// The HTTP front's limits hold inside the plugin too: slowloris clients
+/// do not hold up a scrape, oversized heads get 431, garbage 400, and fini
+/// still closes the port at once.
+#[test]
+fn hostile_clients_against_the_plugin_build() {
+    use std::io::{Read, Write};
+    let (_guard, port, _dir) = host(&[]);
+    let plugin = Plugin::open();
+    set_control_time(0);
+    assert_eq!((plugin.init)(), 0);
+    common::wait_until("the plugin to answer", Duration::from_secs(20), || {
+        active(port) == Some(false)
+    });
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ").unwrap();
+        slow.push(s);
+    }
+    let t0 = Instant::now();
+    assert_eq!(active(port), Some(false));
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "a scrape behind 300 slow clients took {took:?}"
+    );
+    let big = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+    let answer = |req: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(req);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    assert!(answer(big.as_bytes()).starts_with("HTTP/1.1 431"));
+    assert!(answer(b"\x00\xff\xfe garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+    assert!(answer(b"DELETE /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+    eprintln!("plugin build: scrape behind 300 slowloris clients took {took:?}");
+    plugin.fini();
+    assert!(!listening(port));
+    drop(slow);
+}
+
 /// A temporary directory removed on drop (no extra crate for it).
 mod tempdir {
     use std::path::{Path, PathBuf};

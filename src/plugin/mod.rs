@@ -24,6 +24,7 @@
 pub mod config;
 
 use crate::engine::{Engine, Published};
+use crate::http::access::WebState;
 use crate::http::{self, Server};
 use crate::role::poller::RolePoller;
 use crate::slurm::host::ControlFlag;
@@ -148,6 +149,13 @@ fn serve(published: &Arc<Published>, addr: &Mutex<Option<SocketAddr>>) {
         }
     };
     log::configure(settings.log_level, false);
+    let web = match settings.web_config.clone().map(WebState::load).transpose() {
+        Ok(w) => w.map(Arc::new),
+        Err(e) => {
+            error!("{e}; the plugin stays disabled (slurmctld is not affected)");
+            return;
+        }
+    };
     let Some(flag) = ControlFlag::find() else {
         error!("slurmctld's control_time symbol was not found (is this slurmctld?); the plugin stays disabled");
         return;
@@ -169,6 +177,7 @@ fn serve(published: &Arc<Published>, addr: &Mutex<Option<SocketAddr>>) {
         listener,
         telemetry_path: settings.telemetry_path.clone(),
         published: published.clone(),
+        web,
     };
     let http = std::thread::Builder::new()
         .name("ha_exporter_http".into())

@@ -1,6 +1,9 @@
 //! A small HTTP/1.1 server on its own threads that only reads the last
-//! published snapshot: a scrape never waits on Slurm. (TLS, auth and
-//! web-config are their own piece of work.)
+//! published snapshot: a scrape never waits on Slurm. With
+//! `--web.config.file` (the exporter-toolkit format, `webconfig`) it
+//! speaks TLS (rustls), checks basic auth against bcrypt hashes, adds the
+//! configured headers and applies a rate limit (`access`). Bodies are
+//! gzipped when the client asks, once per snapshot.
 //!
 //! Hostile clients are bounded: the request head must arrive complete
 //! within HEADER_DEADLINE (a slowloris client that sends a byte now and
@@ -9,8 +12,15 @@
 //! clients never hold up a scrape; at most MAX_CONNECTIONS are open and at
 //! most MAX_CONCURRENT_SCRAPES are sending a body at once (503 beyond).
 
+pub mod access;
+mod conn;
+pub mod tls;
+pub mod webconfig;
+
 use crate::engine::Published;
 use crate::expose::Format;
+use access::WebState;
+use conn::Conn;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +39,8 @@ pub struct Server {
     pub listener: TcpListener,
     pub telemetry_path: String,
     pub published: Arc<Published>,
+    /// --web.config.file, if given.
+    pub web: Option<Arc<WebState>>,
 }
 
 /// What a connection thread needs: not the listener, which must close as
@@ -37,6 +49,7 @@ pub struct Server {
 struct Routes {
     telemetry_path: String,
     published: Arc<Published>,
+    web: Option<Arc<WebState>>,
 }
 
 #[derive(Debug)]
@@ -44,6 +57,8 @@ struct Request {
     method: String,
     path: String,
     accept: Option<String>,
+    accept_encoding: Option<String>,
+    authorization: Option<String>,
     has_body: bool,
 }
 
@@ -55,9 +70,8 @@ enum ReadError {
     Closed,
 }
 
-/// Reads the request head within HEADER_DEADLINE in total.
-fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
-    let deadline = Instant::now() + HEADER_DEADLINE;
+/// Reads the request head by `deadline`.
+fn read_request(stream: &mut Conn, deadline: Instant) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -106,12 +120,18 @@ fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
         return Err(ReadError::Bad);
     }
     let mut accept = None;
+    let mut accept_encoding = None;
+    let mut authorization = None;
     let mut has_body = false;
     for l in lines.filter(|l| !l.is_empty()) {
         let (k, v) = l.split_once(':').ok_or(ReadError::Bad)?;
         let (k, v) = (k.trim(), v.trim());
         if k.eq_ignore_ascii_case("accept") {
             accept = Some(v.to_string());
+        } else if k.eq_ignore_ascii_case("accept-encoding") {
+            accept_encoding = Some(v.to_string());
+        } else if k.eq_ignore_ascii_case("authorization") {
+            authorization = Some(v.to_string());
         } else if k.eq_ignore_ascii_case("transfer-encoding")
             || (k.eq_ignore_ascii_case("content-length") && v != "0")
         {
@@ -123,15 +143,17 @@ fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
         method,
         path,
         accept,
+        accept_encoding,
+        authorization,
         has_body,
     })
 }
 
 /// Answers an error and lets the client finish sending: closing a socket
 /// with unread bytes resets it, and the client would never see the status.
-fn refuse(stream: &mut TcpStream, status: &str, body: &[u8]) {
+fn refuse(stream: &mut Conn, status: &str, body: &[u8]) {
     respond(stream, status, "text/plain", "", body, false);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    stream.close_write();
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let mut sink = [0u8; 4096];
     let mut left = 1 << 20;
@@ -144,7 +166,7 @@ fn refuse(stream: &mut TcpStream, status: &str, body: &[u8]) {
 }
 
 fn respond(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     status: &str,
     content_type: &str,
     extra: &str,
@@ -152,8 +174,9 @@ fn respond(
     head_only: bool,
 ) {
     let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}{}\r\n",
+        body.len(),
+        stream.extra_headers
     );
     let _ = stream.write_all(header.as_bytes());
     if !head_only {
@@ -162,10 +185,52 @@ fn respond(
     let _ = stream.flush();
 }
 
+/// Whether Accept-Encoding allows gzip (q > 0).
+fn wants_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q > 0.0
+        })
+    })
+}
+
+/// The request path short of the socket, for the fuzz target (fuzz/):
+/// head framing, parsing, and everything that reads the parsed headers.
+#[doc(hidden)]
+pub fn fuzz_request(data: &[u8]) {
+    let heads = [head_end(data).map(|end| &data[..end]), Some(data)];
+    for head in heads.into_iter().flatten() {
+        if let Ok(r) = parse_head(head) {
+            let _ = Format::negotiate(r.accept.as_deref());
+            let _ = wants_gzip(r.accept_encoding.as_deref());
+            let _ = r.authorization.as_deref().map(access::basic_credentials);
+        }
+    }
+}
+
 impl Routes {
-    fn handle(&self, mut stream: TcpStream, scrapes: &Arc<AtomicUsize>) {
+    fn handle(&self, tcp: TcpStream, scrapes: &Arc<AtomicUsize>) {
+        let web = self.web.as_ref().map(|w| w.current());
+        let Ok(mut stream) = Conn::new(tcp, web.as_ref().and_then(|w| w.tls.clone())) else {
+            return;
+        };
+        if let Some(w) = &web {
+            for (k, v) in &w.config.headers {
+                stream.extra_headers.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let req = match read_request(&mut stream) {
+        // The TLS handshake and the request head, together, by one deadline.
+        let deadline = Instant::now() + HEADER_DEADLINE;
+        if stream.handshake(deadline).is_err() {
+            return;
+        }
+        let req = match read_request(&mut stream, deadline) {
             Ok(r) => r,
             Err(ReadError::TooLarge) => {
                 refuse(
@@ -188,6 +253,40 @@ impl Routes {
                 b"request bodies are not accepted\n",
             );
             return;
+        }
+        if let Some(w) = &web {
+            let sans: &[String] = w.config.tls.as_ref().map_or(&[], |t| &t.allowed_sans);
+            if !sans.is_empty()
+                && !stream
+                    .peer_certificate()
+                    .is_some_and(|c| tls::client_san_allowed(&c, sans))
+            {
+                refuse(
+                    &mut stream,
+                    "403 Forbidden",
+                    b"client certificate not allowed\n",
+                );
+                return;
+            }
+            if !w.admit() {
+                refuse(
+                    &mut stream,
+                    "429 Too Many Requests",
+                    b"rate limit exceeded\n",
+                );
+                return;
+            }
+            if !w.authorized(req.authorization.as_deref()) {
+                respond(
+                    &mut stream,
+                    "401 Unauthorized",
+                    "text/plain",
+                    "WWW-Authenticate: Basic\r\n",
+                    b"Unauthorized\n",
+                    false,
+                );
+                return;
+            }
         }
         let head = req.method == "HEAD";
         if req.method != "GET" && !head {
@@ -217,7 +316,25 @@ impl Routes {
                         return;
                     };
                     let f = Format::negotiate(req.accept.as_deref());
-                    respond(&mut stream, "200 OK", f.content_type(), "", s.body(f), head);
+                    if wants_gzip(req.accept_encoding.as_deref()) {
+                        respond(
+                            &mut stream,
+                            "200 OK",
+                            f.content_type(),
+                            "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
+                            s.gzipped(f),
+                            head,
+                        );
+                    } else {
+                        respond(
+                            &mut stream,
+                            "200 OK",
+                            f.content_type(),
+                            "Vary: Accept-Encoding\r\n",
+                            s.body(f),
+                            head,
+                        );
+                    }
                 }
                 None => respond(
                     &mut stream,
@@ -243,8 +360,13 @@ impl Routes {
                 ),
             },
             "/" => {
+                let role = match &snap {
+                    Some(s) if s.active => "active: exports the cluster",
+                    Some(_) => "standby: another controller's exporter exports the cluster",
+                    None => "starting",
+                };
                 let body = format!(
-                    "<html><head><title>slurm-ha-exporter</title></head><body><h1>slurm-ha-exporter {}</h1><p>Slurm {}</p><p><a href=\"{}\">Metrics</a></p></body></html>\n",
+                    "<html><head><title>slurm-ha-exporter</title></head><body><h1>slurm-ha-exporter {}</h1><p>Slurm {}</p><p>Role: {role}</p><p><a href=\"{}\">Metrics</a></p></body></html>\n",
                     env!("CARGO_PKG_VERSION"),
                     crate::slurm::BUILD_VERSION,
                     self.telemetry_path
@@ -279,10 +401,12 @@ impl Server {
             listener,
             telemetry_path,
             published,
+            web,
         } = self;
         let me = Arc::new(Routes {
             telemetry_path,
             published,
+            web,
         });
         let active = Arc::new(AtomicUsize::new(0));
         let scrapes = Arc::new(AtomicUsize::new(0));
@@ -377,16 +501,18 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let published = Arc::new(Published::default());
-        published.set(Snapshot {
-            text: b"up 1\n".to_vec(),
-            openmetrics: b"up 1\n# EOF\n".to_vec(),
-            complete: true,
-            series: 1,
-        });
+        published.set(Snapshot::new(
+            b"up 1\n".to_vec(),
+            b"up 1\n# EOF\n".to_vec(),
+            true,
+            true,
+            1,
+        ));
         let server = Server {
             listener,
             telemetry_path: "/metrics".into(),
             published: published.clone(),
+            web: None,
         };
         let thread = Some(std::thread::spawn(move || server.serve()));
         Running {
