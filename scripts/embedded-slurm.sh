@@ -46,9 +46,11 @@ CONF_CHANGED=0
 
 write_config() {
   mkdir -p "$DIR"/{state,log,run,spool,mysql-run}
-  local before=""
+  local before="" new=$DIR/slurm.conf.new
   [ -f "$DIR/slurm.conf" ] && before=$(sha256sum <"$DIR/slurm.conf")
-  cat >"$DIR/slurm.conf" <<CONF
+  # Written aside and renamed: daemons and tests read slurm.conf at any
+  # time, and must never see it empty or half written.
+  cat >"$new" <<CONF
 ClusterName=$CLUSTER
 SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
@@ -94,7 +96,7 @@ PartitionName=debug Nodes=node[1-3],ghost1 Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=node[1-2] MaxTime=60 State=UP
 CONF
   if [ "$CLOUD" -gt 0 ]; then
-    cat >>"$DIR/slurm.conf" <<CONF
+    cat >>"$new" <<CONF
 # Without PrivateData=cloud, powered-down cloud nodes are hidden from every client.
 PrivateData=cloud
 NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
@@ -110,11 +112,11 @@ CONF
     mkdir -p "$DIR/plugins" "$DIR/plugin-state"
     # A copy, not a link: a rebuild must not change the file under a running slurmctld.
     cmp -s "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so" || install -m 0755 "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so"
-    cat >>"$DIR/slurm.conf" <<CONF
+    cat >>"$new" <<CONF
 PluginDir=$sysdir:$DIR/plugins
 JobSubmitPlugins=ha_exporter
 CONF
-    cat >"$DIR/ha_exporter.conf" <<CONF
+    cat >"$DIR/ha_exporter.conf.new" <<CONF
 # The plugin's settings: the daemon's flags, one per line.
 --web.listen-address=127.0.0.1:$PLUGIN_PORT
 --ha.poll-interval=1s
@@ -123,13 +125,16 @@ CONF
 --collector.accounting.interval=3s
 --collector.accounting.helper=${EMBED_HELPER:-$here/target/debug/slurm-ha-exporter}
 CONF
+    mv "$DIR/ha_exporter.conf.new" "$DIR/ha_exporter.conf"
   fi
-  [ "$before" = "$(sha256sum <"$DIR/slurm.conf")" ] || CONF_CHANGED=1
-  cat >"$DIR/gres.conf" <<CONF
+  [ "$before" = "$(sha256sum <"$new")" ] || CONF_CHANGED=1
+  mv "$new" "$DIR/slurm.conf"
+  cat >"$DIR/gres.conf.new" <<CONF
 AutoDetect=off
 NodeName=node3 Name=gpu File=/dev/null,/dev/zero
 CONF
-  cat >"$DIR/slurmdbd.conf" <<CONF
+  mv "$DIR/gres.conf.new" "$DIR/gres.conf"
+  cat >"$DIR/slurmdbd.conf.new" <<CONF
 AuthType=auth/munge
 DbdHost=localhost
 DbdAddr=127.0.0.1
@@ -144,7 +149,8 @@ StorageUser=slurm
 StoragePass=$DB_PASS
 StorageLoc=slurm_embedded
 CONF
-  chmod 600 "$DIR/slurmdbd.conf"
+  chmod 600 "$DIR/slurmdbd.conf.new"
+  mv "$DIR/slurmdbd.conf.new" "$DIR/slurmdbd.conf"
 }
 
 start_munge() {

@@ -53,14 +53,27 @@ impl Snapshot {
         }
     }
 
-    /// The body gzipped, compressed once per snapshot however many scrape it.
+    /// The body gzipped, compressed once per snapshot however many scrape
+    /// it. Deflate needs more stack than a connection thread has, so it runs
+    /// on a thread of its own with a normal stack (once per snapshot and
+    /// format, so the thread costs nothing that matters).
     pub fn gzipped(&self, f: Format) -> &[u8] {
         let slot = &self.gzip[matches!(f, Format::OpenMetrics) as usize];
         slot.get_or_init(|| {
-            use std::io::Write;
-            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            let _ = z.write_all(self.body(f));
-            z.finish().unwrap_or_default()
+            let body = self.body(f).to_vec();
+            std::thread::Builder::new()
+                .name("gzip".into())
+                .stack_size(8 << 20)
+                .spawn(move || {
+                    use std::io::Write;
+                    let mut z =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let _ = z.write_all(&body);
+                    z.finish().unwrap_or_default()
+                })
+                .ok()
+                .and_then(|t| t.join().ok())
+                .unwrap_or_default()
         })
     }
 }
@@ -512,26 +525,35 @@ fn standby_snapshot(view: &RoleView) -> Snapshot {
     Snapshot::render(&own.iter().collect::<Vec<_>>(), true, false)
 }
 
-/// Polls the role every poll interval. A standby decision is published at
-/// once, whatever the engine thread is doing; an active one wakes the
-/// engine. Its own Sources: only the configuration (configless clusters)
-/// is ever loaded, and it is cached for minutes.
+/// How often the role thread looks at the heartbeat between full polls.
+const HEARTBEAT_SAMPLE: Duration = Duration::from_millis(100);
+
+/// Polls the role every poll interval and samples the heartbeat in
+/// between (RolePoller::sample). A standby decision is published at once,
+/// whatever the engine thread is doing; an active one wakes the engine.
+/// Its own Sources: only the configuration (configless clusters) is ever
+/// loaded, and it is cached for minutes.
 fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<Published>) {
     let mut sources = Sources::new();
     while !published.stopping() {
-        sources.begin_cycle();
-        let (decision, changed) = poller.poll(&mut sources);
+        let full = Instant::now() >= poller.next_poll;
+        let (decision, changed) = if full {
+            sources.begin_cycle();
+            poller.poll(&mut sources)
+        } else {
+            poller.sample()
+        };
         let v = poller.view();
         if let Ok(mut g) = view.lock() {
             *g = v.clone();
-            if decision.role != Role::Active {
+            if decision.role != Role::Active && (full || changed) {
                 published.set(standby_snapshot(&v));
             }
         }
         if changed && decision.role == Role::Active {
             published.nudge();
         }
-        published.pause_until(poller.next_poll);
+        published.pause_until(poller.next_poll.min(Instant::now() + HEARTBEAT_SAMPLE));
     }
 }
 

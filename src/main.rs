@@ -61,6 +61,15 @@ fn main() -> ExitCode {
         Command::Run(ref s) | Command::CollectOnce(ref s) => s.clone(),
     };
     log::configure(settings.log_level, settings.log_json);
+    // A bad web config stops the daemon at start, with the reason (checked
+    // before Slurm is touched, so the reason is never hidden behind that).
+    let web = match settings.web_config.clone().map(WebState::load).transpose() {
+        Ok(w) => w.map(Arc::new),
+        Err(e) => {
+            eprintln!("slurm-ha-exporter: {e}");
+            return ExitCode::from(1);
+        }
+    };
     if let Err(e) = slurm::init() {
         eprintln!("slurm-ha-exporter: {e}");
         return ExitCode::from(1);
@@ -82,14 +91,6 @@ fn main() -> ExitCode {
         };
     }
 
-    // A bad web config stops the daemon at start, with the reason.
-    let web = match settings.web_config.clone().map(WebState::load).transpose() {
-        Ok(w) => w.map(Arc::new),
-        Err(e) => {
-            eprintln!("slurm-ha-exporter: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let listener = match std::net::TcpListener::bind(&settings.listen_address) {
         Ok(l) => l,
         Err(e) => {

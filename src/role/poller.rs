@@ -70,6 +70,8 @@ pub struct RolePoller {
     last_problem: Option<String>,
     /// Plugin mode: slurmctld's own flag replaces the ping and the hook.
     flag: Option<ControlFlag>,
+    /// The last full poll's inputs, which `sample` refreshes.
+    last: Option<Inputs>,
 }
 
 fn now() -> i64 {
@@ -90,6 +92,7 @@ impl RolePoller {
             heartbeat_age: None,
             last_problem: None,
             flag: None,
+            last: None,
         }
     }
 
@@ -190,6 +193,32 @@ impl RolePoller {
             seen: Default::default(),
         };
         self.problem(problem);
+        self.last = Some(inputs.clone());
+        self.decide(inputs)
+    }
+
+    /// Between full polls: reads the heartbeat and the hook record again
+    /// (16-byte files) and the in-process flag, keeps the rest of the last
+    /// poll, and decides. While two slurmctlds both write the heartbeat
+    /// (a split brain) the file shows only the last writer, for as long as
+    /// the other one waits to write again: a look every poll interval can
+    /// miss the lower index for seconds, a look every 100 ms rarely does.
+    pub fn sample(&mut self) -> (Decision, bool) {
+        let (Some(mut inputs), Some(dir)) = (self.last.clone(), self.state_dir.clone()) else {
+            return match &self.tracker.current {
+                Some(d) => (d.clone(), false),
+                None => (super::decide(&Inputs::default()), false),
+            };
+        };
+        inputs.now = now();
+        inputs.heartbeat = heartbeat::read(&dir).unwrap_or(None);
+        inputs.hook = hook::read(&dir);
+        inputs.in_control = self.flag.map(|f| f.control_time() != 0);
+        self.heartbeat_age = inputs.heartbeat.map(|h| inputs.now - h.time);
+        self.decide(inputs)
+    }
+
+    fn decide(&mut self, inputs: Inputs) -> (Decision, bool) {
         let (decision, changed) = self.tracker.update(inputs);
         if changed {
             crate::info!(
