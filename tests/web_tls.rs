@@ -279,6 +279,57 @@ fn prometheus_scrapes_through_tls_with_basic_auth() {
     assert_eq!(curl(port, &dir, &["-u", &auth]).0, 200);
 }
 
+/// A client certificate for `cn` with a DNS SAN `san`, signed by the test CA.
+fn make_client_cert(dir: &Path, cn: &str, san: &str) {
+    run(
+        "openssl",
+        &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"),
+          "-keyout", &format!("{cn}.key"), "-out", &format!("{cn}.csr")],
+        dir,
+    );
+    std::fs::write(dir.join(format!("{cn}.ext")), format!("subjectAltName=DNS:{san}\n")).unwrap();
+    run(
+        "openssl",
+        &["x509", "-req", "-in", &format!("{cn}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key",
+          "-CAcreateserial", "-days", "2", "-extfile", &format!("{cn}.ext"), "-out", &format!("{cn}.pem")],
+        dir,
+    );
+}
+
+#[test]
+fn client_certificates_are_required_verified_and_matched() {
+    let _c = common::cluster();
+    let dir = tmpdir("web-mtls");
+    make_certs(&dir, "server");
+    make_client_cert(&dir, "prom", "prometheus.example");
+    make_client_cert(&dir, "other", "other.example");
+    // A certificate from a CA the server does not trust.
+    let rogue = dir.join("rogue");
+    std::fs::create_dir_all(&rogue).unwrap();
+    make_certs(&rogue, "rogue-server");
+    make_client_cert(&rogue, "prom", "prometheus.example");
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n\
+         \x20 client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n\
+         \x20 client_allowed_sans: [prometheus.example]\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _exporter = start_exporter(port, &web);
+    let with = |d: &Path, cn: &str| {
+        let (cert, key) = (d.join(format!("{cn}.pem")), d.join(format!("{cn}.key")));
+        curl(port, &dir, &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()])
+    };
+    wait_until("a scrape with the allowed client certificate", Duration::from_secs(60), || {
+        with(&dir, "prom").0 == 200
+    });
+    assert_eq!(curl(port, &dir, &[]).0, 0, "no client certificate: no TLS session");
+    assert_eq!(with(&rogue, "prom").0, 0, "a certificate of another CA is refused");
+    assert_eq!(with(&dir, "other").0, 403, "a verified certificate without an allowed SAN");
+}
+
 #[test]
 fn a_bad_web_config_stops_the_daemon_with_the_reason() {
     let dir = tmpdir("web-bad");
