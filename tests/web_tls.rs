@@ -283,15 +283,44 @@ fn prometheus_scrapes_through_tls_with_basic_auth() {
 fn make_client_cert(dir: &Path, cn: &str, san: &str) {
     run(
         "openssl",
-        &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"),
-          "-keyout", &format!("{cn}.key"), "-out", &format!("{cn}.csr")],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+            &format!("{cn}.key"),
+            "-out",
+            &format!("{cn}.csr"),
+        ],
         dir,
     );
-    std::fs::write(dir.join(format!("{cn}.ext")), format!("subjectAltName=DNS:{san}\n")).unwrap();
+    std::fs::write(
+        dir.join(format!("{cn}.ext")),
+        format!("subjectAltName=DNS:{san}\n"),
+    )
+    .unwrap();
     run(
         "openssl",
-        &["x509", "-req", "-in", &format!("{cn}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key",
-          "-CAcreateserial", "-days", "2", "-extfile", &format!("{cn}.ext"), "-out", &format!("{cn}.pem")],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{cn}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{cn}.ext"),
+            "-out",
+            &format!("{cn}.pem"),
+        ],
         dir,
     );
 }
@@ -320,14 +349,37 @@ fn client_certificates_are_required_verified_and_matched() {
     let _exporter = start_exporter(port, &web);
     let with = |d: &Path, cn: &str| {
         let (cert, key) = (d.join(format!("{cn}.pem")), d.join(format!("{cn}.key")));
-        curl(port, &dir, &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()])
+        curl(
+            port,
+            &dir,
+            &[
+                "--cert",
+                cert.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        )
     };
-    wait_until("a scrape with the allowed client certificate", Duration::from_secs(60), || {
-        with(&dir, "prom").0 == 200
-    });
-    assert_eq!(curl(port, &dir, &[]).0, 0, "no client certificate: no TLS session");
-    assert_eq!(with(&rogue, "prom").0, 0, "a certificate of another CA is refused");
-    assert_eq!(with(&dir, "other").0, 403, "a verified certificate without an allowed SAN");
+    wait_until(
+        "a scrape with the allowed client certificate",
+        Duration::from_secs(60),
+        || with(&dir, "prom").0 == 200,
+    );
+    assert_eq!(
+        curl(port, &dir, &[]).0,
+        0,
+        "no client certificate: no TLS session"
+    );
+    assert_eq!(
+        with(&rogue, "prom").0,
+        0,
+        "a certificate of another CA is refused"
+    );
+    assert_eq!(
+        with(&dir, "other").0,
+        403,
+        "a verified certificate without an allowed SAN"
+    );
 }
 
 #[test]
