@@ -39,8 +39,10 @@ fn run(cmd: &str, args: &[&str], dir: &Path) {
     );
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, named `cn`.
-fn make_certs(dir: &Path, cn: &str) {
+/// A key `{name}.key` and a certificate `{name}.pem` for subject `cn` with
+/// the SANs `san` (openssl's syntax), signed by the test CA in `dir`
+/// (made on first use).
+fn issue_cert(dir: &Path, name: &str, cn: &str, san: &str) {
     if !dir.join("ca.pem").exists() {
         run(
             "openssl",
@@ -62,6 +64,12 @@ fn make_certs(dir: &Path, cn: &str) {
             dir,
         );
     }
+    let (key, csr, ext, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+        format!("{name}.pem"),
+    );
     run(
         "openssl",
         &[
@@ -72,24 +80,20 @@ fn make_certs(dir: &Path, cn: &str) {
             "-subj",
             &format!("/CN={cn}"),
             "-keyout",
-            "new.key",
+            &key,
             "-out",
-            "server.csr",
+            &csr,
         ],
         dir,
     );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join(&ext), format!("subjectAltName={san}\n")).unwrap();
     run(
         "openssl",
         &[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &csr,
             "-CA",
             "ca.pem",
             "-CAkey",
@@ -98,12 +102,17 @@ fn make_certs(dir: &Path, cn: &str) {
             "-days",
             "2",
             "-extfile",
-            "san.ext",
+            &ext,
             "-out",
-            "new.pem",
+            &pem,
         ],
         dir,
     );
+}
+
+/// The server certificate for 127.0.0.1, named `cn`, in server.pem/.key.
+fn make_certs(dir: &Path, cn: &str) {
+    issue_cert(dir, "new", cn, "IP:127.0.0.1,DNS:localhost");
     // Replace both files by rename, as a certificate manager would.
     std::fs::rename(dir.join("new.key"), dir.join("server.key")).unwrap();
     std::fs::rename(dir.join("new.pem"), dir.join("server.pem")).unwrap();
@@ -279,50 +288,9 @@ fn prometheus_scrapes_through_tls_with_basic_auth() {
     assert_eq!(curl(port, &dir, &["-u", &auth]).0, 200);
 }
 
-/// A client certificate for `cn` with a DNS SAN `san`, signed by the test CA.
+/// A client certificate `{cn}.pem` with a DNS SAN `san`, signed by the test CA.
 fn make_client_cert(dir: &Path, cn: &str, san: &str) {
-    run(
-        "openssl",
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &format!("{cn}.key"),
-            "-out",
-            &format!("{cn}.csr"),
-        ],
-        dir,
-    );
-    std::fs::write(
-        dir.join(format!("{cn}.ext")),
-        format!("subjectAltName=DNS:{san}\n"),
-    )
-    .unwrap();
-    run(
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{cn}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{cn}.ext"),
-            "-out",
-            &format!("{cn}.pem"),
-        ],
-        dir,
-    );
+    issue_cert(dir, cn, cn, &format!("DNS:{san}"));
 }
 
 #[test]
