@@ -67,7 +67,8 @@ fn format_exit_code_as(status: u32, subtract_128: bool) -> String {
 /// A slurm List of borrowed C strings; the strings stay owned by Rust and
 /// outlive the list, which is created without a destructor for its items.
 struct StrList {
-    list: ffi::List,
+    // `struct xlist *`: spelled `List` up to 23.02, `list_t *` after.
+    list: *mut ffi::xlist,
     _items: Vec<CString>,
 }
 

@@ -20,7 +20,7 @@ pub struct Config {
 impl Config {
     pub fn load() -> Result<Config, SlurmError> {
         let mut conf: *mut ffi::slurm_conf_t = std::ptr::null_mut();
-        // SAFETY: out-pointer, freed below with slurm_free_ctl_conf.
+        // SAFETY: out-pointer, freed below.
         let rc = unsafe { ffi::slurm_load_ctl_conf(0, &mut conf) };
         if rc != 0 || conf.is_null() {
             return Err(SlurmError::last("slurm_load_ctl_conf"));
@@ -45,8 +45,15 @@ impl Config {
                 last_update: c.last_update,
             }
         };
-        // SAFETY: freed once.
-        unsafe { ffi::slurm_free_ctl_conf(conf) };
+        // SAFETY: freed once (the call was renamed in 26.05).
+        #[cfg(slurm_ge_26_05)]
+        unsafe {
+            ffi::slurm_free_conf(conf)
+        };
+        #[cfg(not(slurm_ge_26_05))]
+        unsafe {
+            ffi::slurm_free_ctl_conf(conf)
+        };
         Ok(out)
     }
 

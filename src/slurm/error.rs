@@ -30,8 +30,9 @@ impl SlurmError {
 
     /// For calls that return -1 and leave the reason in slurm's errno.
     pub(crate) fn last(call: &'static str) -> Self {
-        // SAFETY: reads a thread-local error number.
-        let code = unsafe { ffi::slurm_get_errno() };
+        // libslurm keeps its error number in errno (slurm_get_errno(),
+        // removed in 24.11, only returned it).
+        let code = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         Self::from_code(call, code)
     }
 

@@ -3,7 +3,9 @@
     non_upper_case_globals,
     non_camel_case_types,
     non_snake_case,
-    dead_code
+    dead_code,
+    // bindgen's bitfield accessors on some releases' structs.
+    unnecessary_transmutes
 )]
 #![allow(clippy::all)]
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

@@ -117,8 +117,13 @@ impl<'a> Job<'a> {
     }
     /// Why a job pends (or failed), as squeue shows it: "Resources", "Priority"...
     pub fn reason(&self) -> &'static str {
-        // SAFETY: slurm_job_reason_string returns a static string.
-        unsafe { borrow(ffi::slurm_job_reason_string(self.raw.state_reason as i32)) }
+        // SAFETY: both return a static string.
+        #[cfg(slurm_ge_24_05)]
+        let s = unsafe { ffi::slurm_job_state_reason_string(self.raw.state_reason as i32) };
+        #[cfg(not(slurm_ge_24_05))]
+        let s = unsafe { ffi::slurm_job_reason_string(self.raw.state_reason as i32) };
+        // SAFETY: static, never freed.
+        unsafe { borrow(s) }
     }
     /// One partition, or a comma list while a job pends in several.
     pub fn partition(&self) -> &'a str {
