@@ -103,12 +103,22 @@ NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
 PartitionName=cloud Nodes=cloud[1-$CLOUD] MaxTime=INFINITE State=UP
 CONF
   fi
+  local sysdir
+  sysdir=$(dirname "$(ls /usr/lib/*/slurm-wlm/auth_munge.so /usr/lib*/slurm/auth_munge.so 2>/dev/null | head -n1)")
+  # Slurm 25.11+ can serve its own metrics on slurmctld's port
+  # (/metrics/jobs, /nodes, /partitions, /scheduler): on where that plugin
+  # is installed, for the cross-check test and the benchmark against it.
+  # ignore_private_data: readable without authentication, like our exporter.
+  if [ -e "$sysdir/metrics_openmetrics.so" ]; then
+    cat >>"$new" <<CONF
+MetricsType=metrics/openmetrics
+MetricsParameters=ignore_private_data
+CONF
+  fi
   if [ -n "$PLUGIN" ]; then
     [ -f "$PLUGIN" ] || die "EMBED_PLUGIN=$PLUGIN does not exist (cargo build -p slurm-ha-exporter-plugin)"
     # Slurm's own plugins stay where Debian put them; ours is found in a
     # second PluginDir entry, under the name slurmctld looks for.
-    local sysdir
-    sysdir=$(dirname "$(ls /usr/lib/*/slurm-wlm/auth_munge.so /usr/lib*/slurm/auth_munge.so 2>/dev/null | head -n1)")
     mkdir -p "$DIR/plugins" "$DIR/plugin-state"
     # A copy, not a link: a rebuild must not change the file under a running slurmctld.
     cmp -s "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so" || install -m 0755 "$PLUGIN" "$DIR/plugins/job_submit_ha_exporter.so"
@@ -172,7 +182,13 @@ start_mariadb() {
     (setsid mysqld_safe --bind-address=127.0.0.1 >"$DIR/log/mysqld_safe.log" 2>&1 &)
     wait_for mariadb 60 mysqladmin ping
   fi
+  # The database is made here, not by slurmdbd: slurmdbd 24.11+ retries its
+  # failed first connect (no database yet) on the same MariaDB handle, and
+  # with MariaDB 11.8's client library (trixie, forky) every query on that
+  # handle then fails ("5027 Number of columns in result ... exceeds") and
+  # slurmdbd exits. A later start, with the database there, is fine.
   mysql -uroot <<SQL
+CREATE DATABASE IF NOT EXISTS slurm_embedded;
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
 CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON slurm_embedded.* TO 'slurm'@'localhost';

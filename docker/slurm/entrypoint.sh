@@ -52,7 +52,10 @@ case "$role" in
     [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
     mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &
     for _ in $(seq 1 120); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.5; done
-    mysql -uroot -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'cluster-db';
+    # The database exists before slurmdbd starts: see start_mariadb in
+    # scripts/embedded-slurm.sh (MariaDB 11.8's client and slurmdbd's retry).
+    mysql -uroot -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+                     CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'cluster-db';
                      GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
     install -o slurm -g slurm -m 0600 /cluster/slurmdbd.conf /etc/slurm/slurmdbd.conf
     exec slurmdbd -D
