@@ -100,6 +100,22 @@ def proc_hwm_mb(pid):
     return 0.0
 
 
+def start_exporter(exporter, port, flags):
+    """The daemon on 127.0.0.1:port, once it answers /-/ready."""
+    p = subprocess.Popen([exporter, "run", f"--web.listen-address=127.0.0.1:{port}"] + flags,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2).read()
+            return p
+        except Exception:
+            if time.time() > deadline:
+                p.terminate(); p.wait()
+                raise
+            time.sleep(0.2)
+
+
 def ours(exporter, seconds):
     port = free_port()
     # The data the baseline's commands give: jobs (squeue), nodes and
@@ -107,16 +123,8 @@ def ours(exporter, seconds):
     same = ["jobs", "nodes", "partitions", "scheduler", "accounting"]
     flags = [f"--collector.{c}.interval=1s" for c in same]
     flags += [f"--no-collector.{c}" for c in ["controllers", "licenses", "reservations", "cyclecloud"]]
-    p = subprocess.Popen([exporter, "run", f"--web.listen-address=127.0.0.1:{port}"] + flags,
-                         stderr=subprocess.DEVNULL)
+    p = start_exporter(exporter, port, flags)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2).read(); break
-            except Exception:
-                if time.time() > deadline: raise
-                time.sleep(0.2)
         time.sleep(2)  # past the first, full loads: measure the steady state
         text = scrape(port).decode()
         cyc0 = metric(text, "slurm_exporter_slurmctld_requests_total", '{source="stats",answer="data"}')

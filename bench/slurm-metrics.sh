@@ -2,7 +2,8 @@
 # Benchmark: what one scrape of Slurm's own exporter (metrics/openmetrics,
 # served by slurmctld, 25.11+) costs slurmctld, against one collection cycle
 # of ours, at BENCH_JOBS pending jobs and BENCH_NODES powered-down CLOUD
-# nodes. Runs inside the forky (26.05) container of scripts/suite.sh, with
+# nodes of BENCH_NODE_CPUS CPUs (default 64, so the cloud partition has
+# more CPUs than a 16-bit counter holds: Slurm's partition CPU sums wrap). Runs inside the forky (26.05) container of scripts/suite.sh, with
 # its own embedded cluster; prints figures and ratios
 # (bench/slurm_metrics.py says how they are measured).
 #
@@ -17,6 +18,7 @@ if [ "${1:-}" != --inside ]; then
 fi
 cargo build --release --quiet -p slurm-ha-exporter
 export EMBED_DIR=$here/.embedded-bench-forky EMBED_CLOUD_NODES=${BENCH_NODES:-2000}
+export EMBED_CLOUD_CPUS=${BENCH_NODE_CPUS:-64}
 scripts/embedded-slurm.sh reset >/dev/null 2>&1 || true
 scripts/embedded-slurm.sh start
 trap 'scripts/embedded-slurm.sh stop' EXIT

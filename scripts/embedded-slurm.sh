@@ -12,7 +12,8 @@
 #   scripts/embedded-slurm.sh stop-ctld|start-ctld|stop-dbd|start-dbd   (fault injection)
 #
 # Environment: EMBED_DIR (default <repo>/.embedded), EMBED_CLOUD_NODES (extra
-# powered-down CLOUD nodes, for benchmarks; default 0), EMBED_PLUGIN (path of
+# powered-down CLOUD nodes, for benchmarks; default 0) of EMBED_CLOUD_CPUS
+# CPUs each (default 4), EMBED_PLUGIN (path of
 # a built libjob_submit_ha_exporter.so: slurmctld loads it as
 # JobSubmitPlugins=ha_exporter and it serves on 127.0.0.1:EMBED_PLUGIN_PORT,
 # default 19180; EMBED_HELPER is its accounting helper, the daemon binary).
@@ -99,7 +100,7 @@ CONF
     cat >>"$new" <<CONF
 # Without PrivateData=cloud, powered-down cloud nodes are hidden from every client.
 PrivateData=cloud
-NodeName=cloud[1-$CLOUD] CPUs=4 RealMemory=4000 State=CLOUD
+NodeName=cloud[1-$CLOUD] CPUs=${EMBED_CLOUD_CPUS:-4} RealMemory=4000 State=CLOUD
 PartitionName=cloud Nodes=cloud[1-$CLOUD] MaxTime=INFINITE State=UP
 CONF
   fi

@@ -327,30 +327,32 @@ fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
     m
 }
 
+/// Every slurmdbd record (allocations, also those sharing a job id) since
+/// `since` until now, as `sacct -P` prints them with `args`.
+fn sacct_rows(ctl: &str, since: &str, args: &[&str]) -> String {
+    let mut all = vec![
+        "exec", ctl, "sacct", "-a", "-X", "-D", "-n", "-P", "-S", since, "-E", "now",
+    ];
+    all.extend_from_slice(args);
+    cluster(&all).1
+}
+
 /// Finished jobs per (partition, state, exit code) since `since`, as sacct
 /// reports them. `-D`: after a kill -9 and takeover Slurm can hand out job
 /// ids again (the backup loads an older job_state), and without it sacct
 /// shows only the newest of the records that share an id, while every one
 /// of them is a job that finished (and is counted by its db_index).
 fn sacct_since(ctl: &str, since: &str) -> std::collections::BTreeMap<String, f64> {
-    let (_, out) = cluster(&[
-        "exec",
+    let out = sacct_rows(
         ctl,
-        "sacct",
-        "-a",
-        "-X",
-        "-D",
-        "-n",
-        "-P",
-        "-S",
         since,
-        "-E",
-        "now",
-        "-s",
-        "CD,F,CA,TO,NF,PR,BF,DL,OOM",
-        "-o",
-        "partition,state,exitcode",
-    ]);
+        &[
+            "-s",
+            "CD,F,CA,TO,NF,PR,BF,DL,OOM",
+            "-o",
+            "partition,state,exitcode",
+        ],
+    );
     let mut m = std::collections::BTreeMap::new();
     for l in out.lines() {
         let f: Vec<&str> = l.split('|').collect();
@@ -817,23 +819,11 @@ fn split_brain(fault: &str, undo: &str, takeover: bool) {
             // The records themselves, to tell a counting error from a
             // record that changed after it was counted.
             let rows = ctl.map(|c| {
-                cluster(&[
-                    "exec",
+                sacct_rows(
                     c,
-                    "sacct",
-                    "-a",
-                    "-X",
-                    "-D",
-                    "-n",
-                    "-P",
-                    "-S",
                     &since,
-                    "-E",
-                    "now",
-                    "-o",
-                    "jobid,dbindex,state,exitcode,submit,start,end",
-                ])
-                .1
+                    &["-o", "jobid,dbindex,state,exitcode,submit,start,end"],
+                )
             });
             panic!(
                 "timed out waiting for the counters to match sacct\nactive: {ctl:?}\nsacct: {truth:?}\nexport: {got:?}\nrows:\n{}",
