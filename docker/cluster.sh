@@ -173,11 +173,17 @@ up() {
   compose up -d dbd
   wait_for "slurmdbd" 120 x dbd sacctmgr -n show cluster
   x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
+  # Controllers already running before this `up` keep the plugin they
+  # loaded. Only those are restarted: restarting a slurmctld a second
+  # after its first start leaves a partial state that 26.05 refuses
+  # ("fatal: No Assoc usage file ... to recover").
+  local was_running=()
+  for c in ctl1 ctl2; do
+    [ "$(docker inspect -f '{{.State.Running}}' "$(cid $c)" 2>/dev/null)" = true ] && was_running+=("$c")
+  done
   compose up -d
-  if [ "$PLUGIN_CHANGED" = 1 ]; then
-    # A running slurmctld keeps the plugin it loaded: restart both
-    # controllers (their entrypoint starts slurmctld again).
-    compose restart ctl1 ctl2 >/dev/null
+  if [ "$PLUGIN_CHANGED" = 1 ] && [ ${#was_running[@]} -gt 0 ]; then
+    compose restart "${was_running[@]}" >/dev/null
   fi
   # Nodes drained by an earlier fault (e.g. a job that ran on a node while
   # its controller was frozen) go back to service.
@@ -186,6 +192,17 @@ up() {
     [ -n "$n" ] && x ctl1 scontrol update nodename="$n" state=resume || true
   done
   wait_for "the cluster to be ready" 180 ready || { compose ps; exit 1; }
+  # Slurm saves association usage (assoc_usage) only every 5 minutes or in
+  # a full state save, and a 26.05 backup that takes over a cluster whose
+  # primary has not saved it yet stops ("fatal: No Assoc usage file ... to
+  # recover"). Deleting a partition makes slurmctld save all its state at
+  # once: an empty one is made and deleted.
+  if ! x ctl1 test -s /var/spool/slurmctld/assoc_usage; then
+    x ctl1 scontrol create partitionname=statesave >/dev/null 2>&1 || true
+    x ctl1 scontrol delete partitionname=statesave >/dev/null 2>&1 || true
+    wait_for "slurmctld to save its association usage" 30 x ctl1 test -s /var/spool/slurmctld/assoc_usage \
+      || log "warning: no assoc_usage in StateSaveLocation yet (a 26.05 backup would refuse to take over)"
+  fi
   if [ "$EXPORTER_CHANGED" = 1 ]; then
     # Running exporters still execute the old binary: restart them (their
     # supervisor loop starts the new one).

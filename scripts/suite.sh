@@ -47,7 +47,7 @@ in_container() {
 build() {
   "$here/docker/build-images.sh" --dev "$SUITE"
   local t0=$SECONDS
-  in_container cargo build --quiet --workspace --tests --bins
+  in_container cargo build --quiet --workspace --lib --bins --tests
   log "built for $(in_container slurmctld -V) in $((SECONDS - t0))s"
 }
 
@@ -65,10 +65,16 @@ single() {
 # The bed runs the binaries built for this suite (debug: the build above;
 # it is the same code the tests ran) in this suite's images.
 ha() {
-  local filter=${1:-test(exactly_one)} mode t0
+  local filter=${1:-} mode t0
   local rc=0
   for mode in daemon plugin; do
     t0=$SECONDS
+    # On 26.05 the plugin stays out of an HA slurmctld (README, "In-process
+    # mode"): in plugin mode that refusal is what is tested there.
+    if [ -z "${1:-}" ]; then
+      filter='test(exactly_one)'
+      [ "$SUITE" = forky ] && [ $mode = plugin ] && filter='test(stays_out)'
+    fi
     SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true
     SUITE=$SUITE EXPORTER_MODE=$mode EXPORTER_BIN=$target/debug/slurm-ha-exporter \
       EXPORTER_PLUGIN=$target/debug/libjob_submit_ha_exporter.so \

@@ -58,13 +58,19 @@ fn lock() -> ClusterLock {
 /// cluster with ctl1's exporter active. (Dropped in field order: the logs
 /// are printed while the lock is still held.)
 fn scenario() -> (LogsOnFailure, ClusterLock) {
+    let s = ready_cluster();
+    wait_until("ctl1 active", Duration::from_secs(120), || {
+        active("ctl1") == Some(true)
+    });
+    s
+}
+
+/// The cluster lock, logs on failure and a ready cluster, exporters aside.
+fn ready_cluster() -> (LogsOnFailure, ClusterLock) {
     let lock = lock();
     let logs = LogsOnFailure;
     ok(&["up"]);
     ok(&["wait", "180"]);
-    wait_until("ctl1 active", Duration::from_secs(120), || {
-        active("ctl1") == Some(true)
-    });
     (logs, lock)
 }
 
@@ -101,6 +107,26 @@ impl Drop for LogsOnFailure {
 /// again (the file's mtime has whole seconds, so it is set until a save
 /// lands in a later second).
 fn kill_ctl1_after_state_saved(touch: &str) {
+    // A 26.05 backup stops ("fatal: No Assoc usage file ... to recover")
+    // when taking over from a primary that never saved its association
+    // usage, as on a bed a few seconds old (docker/cluster.sh up makes
+    // slurmctld save it).
+    if release("ctl1") >= (26, 5) {
+        wait_until(
+            "slurmctld to save its association usage",
+            Duration::from_secs(30),
+            || {
+                cluster(&[
+                    "exec",
+                    "ctl1",
+                    "test",
+                    "-s",
+                    "/var/spool/slurmctld/assoc_usage",
+                ])
+                .0
+            },
+        );
+    }
     let since: u64 = ok(&["exec", "ctl1", "date", "+%s"]).trim().parse().unwrap();
     let mut n = 0;
     wait_until(
@@ -128,6 +154,29 @@ fn kill_ctl1_after_state_saved(touch: &str) {
         },
     );
     ok(&["kill-ctld", "ctl1"]);
+}
+
+/// Slurm's release on `ctl` as (major, minor), from `slurmctld -V`.
+fn release(ctl: &str) -> (u32, u32) {
+    let v = ok(&["exec", ctl, "slurmctld", "-V"]);
+    let num = v.split_whitespace().last().unwrap_or("").to_string();
+    let mut it = num.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// Whether a backup in control keeps its accounting records from slurmdbd
+/// until the failback (Slurm 26.05; see the failover scenario).
+fn backup_holds_accounting(ctl: &str) -> bool {
+    release(ctl) >= (26, 5)
+}
+
+/// slurmctld's DBD agent queue on `ctl` (sdiag).
+fn dbd_agent_queue(ctl: &str) -> u64 {
+    ok(&["exec", ctl, "sdiag"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DBD Agent queue size:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The exporter runs inside slurmctld (and dies with it).
@@ -473,7 +522,25 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         record.starts_with("primary-on 1 "),
         "hook record: {record:?}"
     );
-    wait_exact("ctl2", &since, &before, 12.0, Duration::from_secs(240));
+    // Slurm 26.05 bug: a backup that takes control never releases its DBD
+    // agent (slurmdbd_agent waits for clusteracct_storage_g_ctld_recovered(),
+    // which controller.c calls only for a primary or a re-executed
+    // controller), so what ctl2 records reaches slurmdbd only after the
+    // failback, when ctl1 sends the queue ctl2 saved in StateSaveLocation.
+    // Until then slurmdbd has the 6 jobs ctl1 finished; the held queue
+    // also holds ctl2's exporter's watermark back, so the 6 others are
+    // counted once they arrive.
+    let held = backup_holds_accounting("ctl2");
+    let by_ctl2 = if held { 6.0 } else { 12.0 };
+    wait_exact("ctl2", &since, &before, by_ctl2, Duration::from_secs(240));
+    if held {
+        assert!(
+            dbd_agent_queue("ctl2") > 0,
+            "Slurm {:?} should hold ctl2's accounting records (if it no longer does, the bug is fixed: drop this rule)",
+            release("ctl2")
+        );
+        eprintln!("ctl2 in control holds its accounting records (Slurm 26.05); counted the 6 slurmdbd has");
+    }
     let mid = completions(&scrape("ctl2").unwrap());
 
     // 3. Failback: ctl1 takes control again and continues the counters.
@@ -842,4 +909,49 @@ fn a_hung_primary_never_leaves_two_exporters_active_for_long() {
 #[test]
 fn a_cut_off_primary_never_leaves_two_exporters_active_for_long() {
     split_brain("disconnect", "connect", false);
+}
+
+/// Plugin mode on Slurm 26.05 with two controllers: the plugin stays out
+/// (one line in each slurmctld's log, no port) because in-process RPCs keep
+/// a 26.05 backup from handing control back (src/plugin/mod.rs,
+/// blocks_failover); slurmctld itself runs and fails over as usual. On
+/// other releases, and in daemon mode, there is nothing to check here.
+#[test]
+fn on_26_05_the_plugin_stays_out_of_an_ha_slurmctld() {
+    if !plugin_mode() {
+        eprintln!("plugin mode only: nothing to check here");
+        return;
+    }
+    let _scenario = ready_cluster();
+    if !backup_holds_accounting("ctl1") {
+        eprintln!(
+            "Slurm {:?}: the plugin runs here (exactly_one covers it)",
+            release("ctl1")
+        );
+        return;
+    }
+    for ctl in ["ctl1", "ctl2"] {
+        wait_until(
+            &format!("{ctl}'s slurmctld to log why the plugin stays out"),
+            Duration::from_secs(30),
+            || {
+                cluster(&["exec", ctl, "cat", "/var/log/slurm/slurmctld.log"])
+                    .1
+                    .contains("job_submit/ha_exporter: not started: on Slurm 26.05")
+            },
+        );
+        assert_eq!(scrape(ctl), None, "{ctl}'s plugin serves");
+    }
+    // slurmctld is unaffected: it fails over and back.
+    kill_ctl1_after_state_saved(&submit("ctl1", 1, 30)[0]);
+    wait_until("ctl2 to take control", Duration::from_secs(90), || {
+        in_control() == Some(1)
+    });
+    ok(&["start-ctld", "ctl1"]);
+    let back = wait_until(
+        "ctl1 to take control back",
+        Duration::from_secs(120),
+        || in_control() == Some(0),
+    );
+    eprintln!("slurmctld 26.05 with the plugin stood aside: failback in {back:?}");
 }
