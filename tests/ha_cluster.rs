@@ -857,18 +857,28 @@ fn split_brain(fault: &str, undo: &str, takeover: bool) {
             "both exporters active for {d:?}"
         );
     }
-    // Slurm itself may lose or hold jobs submitted around a split brain:
-    // a launch that fails during the cut is recorded as NODE_FAIL and the
-    // job requeued, eligible again only after the credential lifetime
-    // (about 121 s). So wait until none of the jobs is queued any more
-    // (on whichever controller answers), then require at least one
-    // finished job and equality with sacct on whichever exporter is active.
-    let gone = wait_until(
-        "the jobs to leave the queue",
-        Duration::from_secs(420),
-        || the_active().is_some_and(|c| !queued(c, &ids)),
+    // Slurm itself may lose or hold jobs submitted around a split brain
+    // (after a pause some stay queued for good), and a launch that fails
+    // during a cut is recorded as NODE_FAIL and the job requeued, eligible
+    // again only after the credential lifetime (about 121 s). So give the
+    // jobs up to 150 s to leave the queue (on whichever controller
+    // answers), then require at least one finished job and equality with
+    // sacct on whichever exporter is active.
+    let t_queue = Instant::now();
+    while t_queue.elapsed() < Duration::from_secs(150)
+        && the_active().is_none_or(|c| queued(c, &ids))
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "{fault}: {} {:?} after the undo",
+        if the_active().is_some_and(|c| !queued(c, &ids)) {
+            "the jobs left the queue"
+        } else {
+            "jobs still queued (held by Slurm)"
+        },
+        t_queue.elapsed()
     );
-    eprintln!("{fault}: the jobs left the queue {gone:?} after the undo");
     let t = Instant::now();
     loop {
         let ctl = the_active();
