@@ -41,7 +41,8 @@ fn main() {
     let number = parse_version_number(&version_text)
         .unwrap_or_else(|| panic!("no SLURM_VERSION_NUMBER in {}", version_h.display()));
     let (major, minor, micro) = (number >> 16, (number >> 8) & 0xff, number & 0xff);
-    println!("cargo:rustc-env=SLURM_BUILD_VERSION={major}.{minor}.{micro}");
+    // As Slurm spells its releases: "22.05.8".
+    println!("cargo:rustc-env=SLURM_BUILD_VERSION={major}.{minor:02}.{micro}");
     println!("cargo:rustc-env=SLURM_BUILD_VERSION_NUMBER={number}");
 
     for (maj, min) in VERSION_CFGS {

@@ -239,19 +239,9 @@ fn blocks_failover(slurm_conf: &std::path::Path) -> Option<String> {
             "not started: on Slurm {} with {controllers} controllers the plugin would keep a backup slurmctld \
              from handing control back (see README, \"In-process mode\"); run the slurm-ha-exporter daemon \
              on each controller instead. slurmctld is not affected",
-            release_name(crate::slurm::BUILD_VERSION_NUMBER)
+            crate::slurm::BUILD_VERSION
         )
     })
-}
-
-/// "26.05.5", as Slurm spells its releases.
-fn release_name(number: u32) -> String {
-    format!(
-        "{}.{:02}.{}",
-        number >> 16,
-        (number >> 8) & 0xff,
-        number & 0xff
-    )
 }
 
 /// Registers (once per process) a handler that stops the exporter when

@@ -34,7 +34,7 @@ pub use stats::{load_statistics, RpcStat, SchedulerStats};
 use std::ffi::CString;
 use std::sync::OnceLock;
 
-/// Release of the headers this crate was built against, "22.5.8".
+/// Release of the headers this crate was built against, "22.05.8".
 pub const BUILD_VERSION: &str = env!("SLURM_BUILD_VERSION");
 
 /// `SLURM_VERSION_NUMBER` of the headers this crate was built against:
