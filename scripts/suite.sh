@@ -39,13 +39,16 @@ in_container() {
     -e CARGO_HOME="$cargo_home" -e RUSTUP_HOME="$rustup_home" \
     -e PATH="$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     -e CARGO_TARGET_DIR="$target" -e EMBED_DIR="$here/.embedded-$SUITE" \
-    -e KEEP_CLUSTER="${KEEP_CLUSTER:-0}" -e CARGO_TERM_COLOR=never \
+    -e KEEP_CLUSTER="${KEEP_CLUSTER:-0}" -e CARGO_TERM_COLOR=never -e CARGO_NET_OFFLINE=true \
     -e FOREIGN_PLUGIN="${FOREIGN_PLUGIN:-}" \
     "slurm-ha-exporter/dev:$SUITE" "$@"
 }
 
 build() {
   "$here/docker/build-images.sh" --dev "$SUITE"
+  # Crates are fetched by the host, whose network and certificates reach
+  # crates.io; the container builds offline from the shared cargo home.
+  cargo fetch --quiet --manifest-path "$here/Cargo.toml"
   local t0=$SECONDS
   in_container cargo build --quiet --workspace --lib --bins --tests
   log "built for $(in_container slurmctld -V) in $((SECONDS - t0))s"
