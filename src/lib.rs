@@ -5,6 +5,7 @@
 //! `collect/` (views -> `metrics::Family`), `expose/` (families -> bytes).
 
 pub mod admin;
+pub mod child;
 pub mod cli;
 pub mod collect;
 pub mod engine;

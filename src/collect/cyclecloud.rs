@@ -6,10 +6,8 @@
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DEFAULT_AZSLURM: &str = "/root/bin/azslurm";
 const DEFAULT_JETPACK: &str = "/opt/cycle/jetpack/bin/jetpack";
@@ -31,39 +29,22 @@ impl CycleCloudCollector {
 
 /// Runs a program with a deadline; its stdout on exit status 0.
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    // crate::child: inside slurmctld a child must not send SIGCHLD.
+    let out = crate::child::run(Path::new(program), args, &[], timeout)
         .map_err(|e| format!("{program}: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{program} {} timed out after {timeout:?}",
-                args.join(" ")
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = reader.join().unwrap_or_default();
-    if status.success() {
-        Ok(out)
+    if out.timed_out {
+        Err(format!(
+            "{program} {} timed out after {timeout:?}",
+            args.join(" ")
+        ))
+    } else if out.status.success() {
+        Ok(out.stdout)
     } else {
-        Err(format!("{program} {} exited with {status}", args.join(" ")))
+        Err(format!(
+            "{program} {} exited with {}",
+            args.join(" "),
+            out.status
+        ))
     }
 }
 

@@ -12,10 +12,8 @@
 //! line format below.
 
 use crate::slurm::{DbConnection, FinishedJob, JobState};
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// How long the helper may take before it is killed (a query that long is
 /// retried at the next run; nothing is counted from a partial answer).
@@ -115,92 +113,48 @@ pub fn parse_lines(text: &str) -> Result<Vec<FinishedJob>, String> {
 }
 
 fn run_helper(
-    program: &PathBuf,
-    slurm_conf: &PathBuf,
+    program: &Path,
+    slurm_conf: &Path,
     cluster: &str,
     start: i64,
     end: i64,
 ) -> Result<Vec<FinishedJob>, String> {
-    let mut cmd = Command::new(program);
-    cmd.args([
-        "accounting-jobs",
-        "--cluster",
-        cluster,
-        "--start",
-        &start.to_string(),
-        "--end",
-        &end.to_string(),
-    ])
-    .env("SLURM_CONF", slurm_conf)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    // slurmctld's own descriptors (its listening sockets, state files) are
-    // not all close-on-exec: the helper must not hold them.
-    use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the child between fork and exec and only calls
-    // fcntl, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            for fd in 3..4096 {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                if flags >= 0 {
-                    libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                }
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| {
+    // crate::child: inside slurmctld the helper must not send SIGCHLD.
+    let out = crate::child::run(
+        program,
+        &[
+            "accounting-jobs",
+            "--cluster",
+            cluster,
+            "--start",
+            &start.to_string(),
+            "--end",
+            &end.to_string(),
+        ],
+        &[("SLURM_CONF", slurm_conf.as_os_str())],
+        HELPER_DEADLINE,
+    )
+    .map_err(|e| {
         format!(
             "cannot run the accounting helper {}: {e}",
             program.display()
         )
     })?;
-    // A helper that hangs (slurmdbd unreachable) is killed at the deadline,
-    // which closes its pipes and ends the reads below. The child is reaped
-    // only after the watchdog ended, so its pid cannot have been reused.
-    let pid = child.id() as i32;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let deadline = Instant::now() + HELPER_DEADLINE;
-    let seen_done = done.clone();
-    let watchdog = std::thread::Builder::new()
-        .name("acct-helper-watch".into())
-        .spawn(move || {
-            use std::sync::atomic::Ordering;
-            while Instant::now() < deadline {
-                if seen_done.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            // SAFETY: our own child, not reaped yet (see above).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        });
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(o) = child.stdout.as_mut() {
-        let _ = o.read_to_string(&mut out);
+    if out.timed_out {
+        return Err(format!(
+            "accounting helper killed after {HELPER_DEADLINE:?} (slurmdbd slow or unreachable?)"
+        ));
     }
-    if let Some(e) = child.stderr.as_mut() {
-        let _ = e.read_to_string(&mut err);
-    }
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Ok(w) = watchdog {
-        let _ = w.join();
-    }
-    let status = child.wait();
-    match parse_lines(&out) {
-        Ok(jobs) => Ok(jobs),
-        Err(e) => {
-            let why = err.trim();
-            Err(match status {
-                Ok(s) if !s.success() && !why.is_empty() => format!("accounting helper: {why}"),
-                Ok(s) if !s.success() => format!("accounting helper exited with {s}"),
-                _ => format!("accounting helper: {e}"),
-            })
+    parse_lines(&out.stdout).map_err(|e| {
+        let why = out.stderr.trim();
+        if !out.status.success() && !why.is_empty() {
+            format!("accounting helper: {why}")
+        } else if !out.status.success() {
+            format!("accounting helper exited with {}", out.status)
+        } else {
+            format!("accounting helper: {e}")
         }
-    }
+    })
 }
 
 #[cfg(test)]
