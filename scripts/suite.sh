@@ -72,12 +72,7 @@ ha() {
   local rc=0
   for mode in daemon plugin; do
     t0=$SECONDS
-    # On 26.05 the plugin stays out of an HA slurmctld (README, "In-process
-    # mode"): in plugin mode that refusal is what is tested there.
-    if [ -z "${1:-}" ]; then
-      filter='test(exactly_one)'
-      [ "$SUITE" = forky ] && [ $mode = plugin ] && filter='test(stays_out)'
-    fi
+    [ -z "${1:-}" ] && filter='test(exactly_one)'
     SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true
     SUITE=$SUITE EXPORTER_MODE=$mode EXPORTER_BIN=$target/debug/slurm-ha-exporter \
       EXPORTER_PLUGIN=$target/debug/libjob_submit_ha_exporter.so \

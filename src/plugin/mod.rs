@@ -10,6 +10,9 @@
 //!   slurmdbd connection in-process (see collect::finished_jobs), no
 //!   slurmctld locks, no signal handlers; our threads block the signals
 //!   slurmctld handles, so they are always delivered to slurmctld's own;
+//! - the programs we run (the accounting helper, azslurm) send slurmctld
+//!   no SIGCHLD (crate::child: on 26.05 a signal during a hand-over of
+//!   control wedges slurmctld);
 //! - every panic is caught at the thread's edge, logged, and leaves the
 //!   plugin disabled, never slurmctld down;
 //! - a problem (bad ha_exporter.conf, no `control_time`) is one line in
@@ -160,10 +163,6 @@ fn serve(published: &Arc<Published>, addr: &Mutex<Option<SocketAddr>>) {
         error!("slurmctld's control_time symbol was not found (is this slurmctld?); the plugin stays disabled");
         return;
     };
-    if let Some(why) = blocks_failover(&crate::slurm::conf_path()) {
-        error!("{why}");
-        return;
-    }
     let Some(listener) = bind(&settings.listen_address, published) else {
         return;
     };
@@ -207,41 +206,6 @@ fn serve(published: &Arc<Published>, addr: &Mutex<Option<SocketAddr>>) {
     if let Err(e) = engine_result {
         std::panic::resume_unwind(e);
     }
-}
-
-/// Set to 1 to run the plugin where `blocks_failover` says it must not
-/// (to reproduce the problem; never in production).
-const FORCE_ENV: &str = "SLURM_HA_EXPORTER_PLUGIN_FORCE";
-
-/// Why the plugin must stay out of this slurmctld, if it must.
-///
-/// Slurm 26.05: once the plugin has made a libslurm RPC from inside a
-/// backup slurmctld that took control, that slurmctld never finishes
-/// relinquishing control to the returning primary (it spins, answers
-/// nothing, and the primary then stops on its half-saved state). Found by
-/// the failover test on the forky bed; the plugin with no collector does
-/// not trigger it, the daemon beside the same slurmctld does not either,
-/// and 22.05 and 24.11 are not affected. Until the cause is known the
-/// plugin stays disabled where a failover can happen (more than one
-/// SlurmctldHost) on 26.05 and later; a single controller is not affected.
-fn blocks_failover(slurm_conf: &std::path::Path) -> Option<String> {
-    const FIRST_AFFECTED: u32 = (26 << 16) | (5 << 8);
-    if crate::slurm::BUILD_VERSION_NUMBER < FIRST_AFFECTED
-        || std::env::var(FORCE_ENV).is_ok_and(|v| v == "1")
-    {
-        return None;
-    }
-    let controllers = crate::role::slurm_conf::read(slurm_conf)
-        .map(|c| c.controllers.len())
-        .unwrap_or(0);
-    (controllers > 1).then(|| {
-        format!(
-            "not started: on Slurm {} with {controllers} controllers the plugin would keep a backup slurmctld \
-             from handing control back (see README, \"In-process mode\"); run the slurm-ha-exporter daemon \
-             on each controller instead. slurmctld is not affected",
-            crate::slurm::BUILD_VERSION
-        )
-    })
 }
 
 /// Registers (once per process) a handler that stops the exporter when
