@@ -450,11 +450,25 @@ mod tests {
     #[test]
     fn a_child_past_its_deadline_is_killed() {
         let t0 = Instant::now();
-        let out = sh("echo started; exec sleep 30", Duration::from_millis(300)).unwrap();
+        let out = sh("echo $$; exec sleep 30", Duration::from_millis(300)).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.status.signal(), Some(libc::SIGKILL));
-        assert_eq!(out.stdout, "started\n");
+        // The reads ended long before the program would have: it died with
+        // the keeper (PDEATHSIG), it was not left behind.
         assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        let program: u32 = out.stdout.trim().parse().unwrap();
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{program}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !gone() {
+            assert!(Instant::now() < deadline, "program {program} still runs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
