@@ -341,6 +341,13 @@ unsafe fn keeper(p: &Prepared, fds: &ChildFds) -> ! {
     }
     if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
+        // Die of the same signal, but never dump a core of this copy of
+        // slurmctld's memory.
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
         let mut one: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut one);
         libc::sigaddset(&mut one, sig);
@@ -431,6 +438,15 @@ mod tests {
         assert_eq!(out.stderr, "err\n");
         assert_eq!(out.status.code(), Some(3));
         assert!(!out.timed_out);
+    }
+
+    #[test]
+    fn a_program_killed_by_a_signal_is_reported_so() {
+        for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGSEGV, "SEGV")] {
+            let out = sh(&format!("kill -{name} $$"), Duration::from_secs(30)).unwrap();
+            assert_eq!(out.status.signal(), Some(sig), "{name}: {:?}", out.status);
+            assert!(!out.timed_out);
+        }
     }
 
     #[test]
