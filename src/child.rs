@@ -443,7 +443,11 @@ mod tests {
     #[test]
     fn a_program_killed_by_a_signal_is_reported_so() {
         for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGSEGV, "SEGV")] {
-            let out = sh(&format!("kill -{name} $$"), Duration::from_secs(30)).unwrap();
+            let out = sh(
+                &format!("ulimit -c 0; kill -{name} $$"),
+                Duration::from_secs(30),
+            )
+            .unwrap();
             assert_eq!(out.status.signal(), Some(sig), "{name}: {:?}", out.status);
             assert!(!out.timed_out);
         }
