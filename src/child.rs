@@ -65,12 +65,17 @@ pub fn run(
         .name("child-deadline".into())
         .spawn(move || match until_done.recv_timeout(deadline) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                // SAFETY: kill(2) on a pid that is our unreaped child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                kill(pid);
                 true
             }
             _ => false,
         });
+    if let Err(e) = watchdog {
+        // No deadline, no run: a hung program would hang us.
+        kill(pid);
+        let _ = reap(pid);
+        return Err(e);
+    }
     let mut stderr_file = child.stderr;
     let stderr_reader = std::thread::Builder::new()
         .name("child-stderr".into())
@@ -87,10 +92,7 @@ pub fn run(
         Err(_) => Vec::new(),
     };
     drop(done);
-    let timed_out = match watchdog {
-        Ok(h) => h.join().unwrap_or(false),
-        Err(_) => false,
-    };
+    let timed_out = watchdog.map(|h| h.join().unwrap_or(false)).unwrap_or(false);
     let status = reap(pid)?;
     Ok(Output {
         status,
@@ -98,6 +100,18 @@ pub fn run(
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         timed_out,
     })
+}
+
+/// SIGKILL to the keeper's process group (the keeper, the program and
+/// whatever the program started that still holds our pipes), and to the
+/// keeper itself in case it has not made its group yet (the program then
+/// dies by PDEATHSIG).
+fn kill(keeper: libc::pid_t) {
+    // SAFETY: kill(2) on our unreaped child and the group it leads.
+    unsafe {
+        libc::kill(-keeper, libc::SIGKILL);
+        libc::kill(keeper, libc::SIGKILL);
+    }
 }
 
 struct Started {
@@ -313,6 +327,9 @@ unsafe fn keeper(p: &Prepared, fds: &ChildFds) -> ! {
         }
     }
     let keeper_pid = libc::getpid();
+    // Our own process group, inherited by the program and its children:
+    // the deadline kills them all (`kill`).
+    libc::setpgid(0, 0);
     let pid = raw_fork(libc::SIGCHLD);
     if pid == 0 {
         program(p, fds, keeper_pid);
@@ -477,18 +494,44 @@ mod tests {
         // the keeper (PDEATHSIG), it was not left behind.
         assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
         let program: u32 = out.stdout.trim().parse().unwrap();
+        assert!(
+            wait_gone(program, Duration::from_secs(10)),
+            "program {program} still runs"
+        );
+    }
+
+    /// A program that left a child holding its stdout: the deadline takes
+    /// that one too, or the read would wait for it.
+    #[test]
+    fn the_deadline_kills_what_the_program_started() {
+        let t0 = Instant::now();
+        let out = sh("sleep 30 & echo $!; wait", Duration::from_millis(300)).unwrap();
+        assert!(out.timed_out);
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        let left: u32 = out.stdout.trim().parse().unwrap();
+        assert!(
+            wait_gone(left, Duration::from_secs(10)),
+            "the program's child {left} still runs"
+        );
+    }
+
+    /// True once `pid` has ended (gone, or a zombie not reaped yet).
+    fn wait_gone(pid: u32, within: Duration) -> bool {
         let gone = || {
-            std::fs::read_to_string(format!("/proc/{program}/stat")).map_or(true, |s| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
                 s.rsplit(')')
                     .next()
                     .is_some_and(|r| r.trim_start().starts_with('Z'))
             })
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + within;
         while !gone() {
-            assert!(Instant::now() < deadline, "program {program} still runs");
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     #[test]
