@@ -68,11 +68,10 @@ single() {
 # The bed runs the binaries built for this suite (debug: the build above;
 # it is the same code the tests ran) in this suite's images.
 ha() {
-  local filter=${1:-} mode t0
+  local filter=${1:-test(exactly_one)} mode t0
   local rc=0
   for mode in daemon plugin; do
     t0=$SECONDS
-    [ -z "${1:-}" ] && filter='test(exactly_one)'
     SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true
     SUITE=$SUITE EXPORTER_MODE=$mode EXPORTER_BIN=$target/debug/slurm-ha-exporter \
       EXPORTER_PLUGIN=$target/debug/libjob_submit_ha_exporter.so \

@@ -264,18 +264,9 @@ fn spawn(program: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> io::Result<St
     }
     let pid = pid as libc::pid_t;
     drop((null, out_w, err_w, status_w));
-    let mut errno = [0u8; 4];
-    let mut status = File::from(status_r);
-    let mut got = 0;
-    while got < 4 {
-        match status.read(&mut errno[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if got == 4 {
+    let mut report = Vec::new();
+    let _ = File::from(status_r).read_to_end(&mut report);
+    if let Ok(errno) = <[u8; 4]>::try_from(report.as_slice()) {
         let _ = reap(pid);
         return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
     }

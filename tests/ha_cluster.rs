@@ -58,19 +58,13 @@ fn lock() -> ClusterLock {
 /// cluster with ctl1's exporter active. (Dropped in field order: the logs
 /// are printed while the lock is still held.)
 fn scenario() -> (LogsOnFailure, ClusterLock) {
-    let s = ready_cluster();
-    wait_until("ctl1 active", Duration::from_secs(120), || {
-        active("ctl1") == Some(true)
-    });
-    s
-}
-
-/// The cluster lock, logs on failure and a ready cluster, exporters aside.
-fn ready_cluster() -> (LogsOnFailure, ClusterLock) {
     let lock = lock();
     let logs = LogsOnFailure;
     ok(&["up"]);
     ok(&["wait", "180"]);
+    wait_until("ctl1 active", Duration::from_secs(120), || {
+        active("ctl1") == Some(true)
+    });
     (logs, lock)
 }
 
