@@ -83,20 +83,23 @@ fn the_plugin_serves_the_cluster_and_counts_a_job_that_ran() {
 
     // A job submitted through slurmctld (the plugin's job_submit accepts
     // it unchanged) runs, and its end is counted once, via the helper.
-    let before = count_for_exit(&text, "78:0");
+    // Exit code 13: below the 20..=121 that finished_jobs_are_counted_like_sacct
+    // draws its own codes from (it once drew 78, this test's old code, and
+    // counted these jobs as its own).
+    let before = count_for_exit(&text, "13:0");
     let out = std::process::Command::new("sbatch")
-        .args(["--wait", "-p", "debug", "--wrap", "exit 78"])
+        .args(["--wait", "-p", "debug", "--wrap", "exit 13"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(78), "{out:?}");
+    assert_eq!(out.status.code(), Some(13), "{out:?}");
     wait_until(
         "the plugin to count the job",
         Duration::from_secs(60),
-        || scrape().is_some_and(|t| count_for_exit(&t, "78:0") == before + 1.0),
+        || scrape().is_some_and(|t| count_for_exit(&t, "13:0") == before + 1.0),
     );
     // And only once, over several more accounting runs.
     std::thread::sleep(Duration::from_secs(7));
-    assert_eq!(count_for_exit(&scrape().unwrap(), "78:0"), before + 1.0);
+    assert_eq!(count_for_exit(&scrape().unwrap(), "13:0"), before + 1.0);
 }
 
 #[test]

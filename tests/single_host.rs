@@ -401,7 +401,8 @@ fn finished_jobs_are_counted_like_sacct() {
     wait_until("accounting to succeed", Duration::from_secs(60), || {
         success(&metrics(d.port), "accounting") == Some(1.0)
     });
-    // Exit codes no other test (or earlier run) uses mark this test's jobs.
+    // Exit codes no other test (or earlier run) uses mark this test's jobs
+    // (20..=121 as sacct prints them; plugin_slurmctld uses 13).
     let code = 20 + std::process::id() % 100;
     // The batch jobs exit with 128 or more: sacct before 26.05 prints that
     // minus 128, and the label must read the same.
