@@ -272,10 +272,23 @@ fn licenses_reservations_scheduler_and_controllers_are_exported() {
 #[test]
 fn both_formats_pass_promtool_and_negotiation_picks_them() {
     let _c = cluster();
-    sh_ok("sbatch", &["-Q", "-p", "debug", "--wrap", "sleep 300"]);
+    // Held, so it pends whatever the nodes do: the job families then have
+    // a sample for promtool to check whether a launch fails or not.
+    let id = sh_ok(
+        "sbatch",
+        &["--parsable", "-H", "-p", "debug", "--wrap", "sleep 300"],
+    );
+    let id = id.trim();
+    wait_until("the held job to be listed", Duration::from_secs(30), || {
+        sh("squeue", &["-h", "-j", id, "-o", "%T"]).trim() == "PENDING"
+    });
     let d = daemon(&[]);
     let text = metrics(d.port);
-    assert!(text.contains("squeue_partition_jobs_state{"));
+    assert!(
+        text.contains("squeue_partition_jobs_state{partition=\"debug\",state=\"pending\"} 1"),
+        "job {id}: {}\n{text}",
+        sh("scontrol", &["show", "job", id])
+    );
     assert_eq!(promtool_problems(&text), Vec::<String>::new());
 
     let prom_accept =
