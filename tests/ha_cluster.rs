@@ -8,6 +8,7 @@
 //! instead of the daemon; scripts/test.sh runs the ones that apply.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 fn repo() -> std::path::PathBuf {
@@ -59,7 +60,7 @@ fn lock() -> ClusterLock {
 /// are printed while the lock is still held.)
 fn scenario() -> (LogsOnFailure, ClusterLock) {
     let lock = lock();
-    let logs = LogsOnFailure;
+    let logs = LogsOnFailure::new();
     ok(&["up"]);
     ok(&["wait", "180"]);
     wait_until("ctl1 active", Duration::from_secs(120), || {
@@ -81,8 +82,26 @@ fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) -> Du
     t0.elapsed()
 }
 
-/// Prints every daemon's log and `docker-compose ps` when the test fails.
+/// The last panic's message and place, kept so that it can be printed
+/// again after the logs: CI shows the head and tail of a failing test's
+/// output, and the logs would push the reason out of both.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Prints every daemon's log and `docker-compose ps` when the test fails,
+/// then the failure again.
 struct LogsOnFailure;
+impl LogsOnFailure {
+    fn new() -> LogsOnFailure {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = Some(info.to_string());
+            }
+            default(info)
+        }));
+        LogsOnFailure
+    }
+}
 impl Drop for LogsOnFailure {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -90,6 +109,9 @@ impl Drop for LogsOnFailure {
             let _ = cluster(&["logs", dir.to_str().unwrap()]);
             let (_, text) = cluster(&["logs"]);
             eprintln!("{text}\n(full logs in {})", dir.display());
+            if let Some(why) = LAST_PANIC.lock().ok().and_then(|mut l| l.take()) {
+                eprintln!("the failure, again: {why}");
+            }
         }
     }
 }
@@ -548,7 +570,7 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
     let mid = completions(&scrape("ctl2").unwrap());
 
     // 3. Failback: ctl1 takes control again and continues the counters.
-    submit("ctl2", 5, 2);
+    let late = submit("ctl2", 5, 2);
     ok(&["start-ctld", "ctl1"]);
     let t_start = Instant::now();
     wait_until(
@@ -565,7 +587,19 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         "failback: exporters switched {:?} after restarting ctl1's slurmctld",
         t_start.elapsed()
     );
-    wait_exact("ctl1", &since, &before, 17.0, Duration::from_secs(240));
+    let lost = if held {
+        let ours: Vec<String> = [short, long, late].concat();
+        lost_by_slurm_at_failback(&ours, &since)
+    } else {
+        0
+    };
+    wait_exact(
+        "ctl1",
+        &since,
+        &before,
+        17.0 - lost as f64,
+        Duration::from_secs(240),
+    );
     // Never backwards: every label set is at least what ctl2 had exported.
     let end = completions(&scrape("ctl1").unwrap());
     for (k, v) in &mid {
@@ -575,6 +609,43 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
             end.get(k)
         );
     }
+}
+
+/// Slurm 26.05 hands control back from a backup before the backup has
+/// saved its state: the REQUEST_CONTROL handler replies after 29 s ("Old
+/// state possible", README), and the backup writes its held DBD agent
+/// queue (dbd.messages) only after that, while the primary reads the file
+/// as it takes control. When the primary wins that race, the completions
+/// the backup held never reach slurmdbd: their rows stay RUNNING there
+/// with no job left in the queue ("runaway" jobs). Once ctl1 has sent all
+/// it will send, returns how many of `ours` Slurm lost that way; the
+/// exporter must then equal sacct on what slurmdbd does have. A loss
+/// without the backup's "Old state possible" is not this bug: it fails.
+fn lost_by_slurm_at_failback(ours: &[String], since: &str) -> u32 {
+    wait_until(
+        "our jobs to leave ctl1's queue and its DBD agent queue to drain",
+        Duration::from_secs(240),
+        || !queued("ctl1", ours) && dbd_agent_queue("ctl1") == 0,
+    );
+    let rows = sacct_rows("ctl1", since, &["-o", "jobid,state"]);
+    let lost = rows
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .filter(|(id, state)| {
+            ours.iter().any(|i| i == id) && matches!(*state, "RUNNING" | "PENDING")
+        })
+        .count() as u32;
+    if lost > 0 {
+        let (_, log) = cluster(&["exec", "ctl2", "cat", "/var/log/slurm/slurmctld.log"]);
+        assert!(
+            log.contains("backup not completely done relinquishing control.  Old state possible"),
+            "slurmdbd has {lost} of our jobs still running with none queued, without the known 26.05 race"
+        );
+        eprintln!(
+            "failback: Slurm lost {lost} completions the backup held (\"Old state possible\"; runaway in slurmdbd); counting what slurmdbd has"
+        );
+    }
+    lost
 }
 
 fn now_in(ctl: &str) -> String {
