@@ -83,7 +83,20 @@ pub fn count_window(
 ) -> usize {
     let mut counted = 0;
     for job in jobs {
-        if job.end_time < st.counting_since || st.seen.contains_key(&job.db_index) {
+        if job.end_time < st.counting_since {
+            continue;
+        }
+        // Counted already, unless this is a later run written onto the same
+        // row: Slurm 22.05 records a requeued job's next run on its old row
+        // when the job's node went DOWN while the requeue completed (seen on
+        // the cut-off bed: NODE_FAIL 0:0, then FAILED on the same db_index).
+        // A run that started after the end we counted is a new ending; the
+        // same run seen again (any record of it) started before that end.
+        if st
+            .seen
+            .get(&job.db_index)
+            .is_some_and(|&counted_end| job.start_time <= counted_end)
+        {
             continue;
         }
         if job.partition.is_empty() {
@@ -93,11 +106,25 @@ pub fn count_window(
                 .or_insert((job.end_time, end))
                 .1;
             if end - first_seen < SETTLE_SECS {
+                crate::debug!(
+                    "job {} (db_index {}) ended without a partition: waiting for it",
+                    job.job_id,
+                    job.db_index
+                );
                 continue;
             }
         }
         st.waiting.remove(&job.db_index);
         st.seen.insert(job.db_index, job.end_time);
+        crate::debug!(
+            "counted job {} (db_index {}, ended {}): {} {} {:?}",
+            job.job_id,
+            job.db_index,
+            job.end_time,
+            job.state.as_str(),
+            job.exit_code,
+            job.partition
+        );
         let reason = exit_reason(&job.exit_code).to_string();
         let key: Key = (
             job.partition,
@@ -111,6 +138,10 @@ pub fn count_window(
     // A waiting record that stopped coming back (its job was removed from
     // the database) must not pin the window forever.
     st.waiting.retain(|_, w| end - w.1 < 2 * SETTLE_SECS);
+    crate::debug!(
+        "window ending {end}: {counted} counted, {} ids remembered, synced {synced:?}",
+        st.seen.len()
+    );
     let target = synced.map_or(st.watermark, |t| t.min(end));
     st.watermark = target.max(st.watermark).max(end - MAX_HOLD_SECS);
     // An id whose end lies before every future window cannot come back.
@@ -132,6 +163,7 @@ mod tests {
             partition: partition.into(),
             state: JobState::Completed,
             exit_code: "0:0".into(),
+            start_time: end_time - 1,
             end_time,
         }
     }
@@ -180,6 +212,53 @@ mod tests {
             ),
             1
         );
+        assert_eq!(st.total(), 2);
+    }
+
+    #[test]
+    fn a_later_run_written_onto_a_counted_row_is_counted_again() {
+        let mut st = state(0);
+        let mut first = job(1, "p", 100);
+        first.start_time = 100;
+        first.state = JobState::NodeFail;
+        assert_eq!(count_window(&mut st, vec![first], 110, Some(110)), 1);
+        // The requeued job ran again on the same db_index: started after
+        // the end that was counted.
+        let mut rerun = job(1, "p", 133);
+        rerun.start_time = 130;
+        rerun.state = JobState::Failed;
+        rerun.exit_code = "40:0".into();
+        assert_eq!(
+            count_window(&mut st, vec![rerun.clone()], 140, Some(140)),
+            1
+        );
+        assert_eq!(st.total(), 2);
+        // The rerun itself, returned by the next overlapping window, once.
+        assert_eq!(count_window(&mut st, vec![rerun], 150, Some(150)), 0);
+        assert_eq!(st.total(), 2);
+    }
+
+    #[test]
+    fn the_same_run_recorded_again_is_not_counted_again() {
+        let mut st = state(0);
+        assert_eq!(
+            count_window(&mut st, vec![job(1, "p", 100)], 110, Some(110)),
+            1
+        );
+        // Same start, a later end or another state (slurmdbd updating the
+        // row of the run it already ended): still the one ending.
+        let mut again = job(1, "p", 105);
+        again.start_time = 99;
+        again.state = JobState::Failed;
+        assert_eq!(count_window(&mut st, vec![again], 120, Some(120)), 0);
+        // Never started (cancelled while pending): start 0.
+        let mut never = job(2, "p", 100);
+        never.start_time = 0;
+        assert_eq!(
+            count_window(&mut st, vec![never.clone()], 130, Some(130)),
+            1
+        );
+        assert_eq!(count_window(&mut st, vec![never], 140, Some(140)), 0);
         assert_eq!(st.total(), 2);
     }
 

@@ -63,14 +63,15 @@ pub fn write_lines(jobs: &[FinishedJob], out: &mut impl std::io::Write) -> std::
     for j in jobs {
         writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             j.db_index,
             j.job_id,
             clean(&j.cluster),
             clean(&j.partition),
             j.state.base_number().unwrap_or(u32::MAX),
             j.exit_code,
-            j.end_time
+            j.end_time,
+            j.start_time
         )?;
     }
     writeln!(out, "end\t{}", jobs.len())
@@ -96,7 +97,10 @@ pub fn parse_lines(text: &str) -> Result<Vec<FinishedJob>, String> {
             };
         }
         let bad = || format!("bad record from the helper: {line:?}");
-        if f.len() != 7 {
+        // A helper from before start times were sent has 7 fields: its
+        // records count as never started (a rerun on the same row is then
+        // not told apart, as before).
+        if f.len() != 8 && f.len() != 7 {
             return Err(bad());
         }
         jobs.push(FinishedJob {
@@ -107,6 +111,10 @@ pub fn parse_lines(text: &str) -> Result<Vec<FinishedJob>, String> {
             state: JobState::from_base(f[4].parse().map_err(|_| bad())?),
             exit_code: f[5].to_string(),
             end_time: f[6].parse().map_err(|_| bad())?,
+            start_time: match f.get(7) {
+                Some(s) => s.parse().map_err(|_| bad())?,
+                None => 0,
+            },
         });
     }
     Err("the helper's answer ended early (no end line)".into())
@@ -169,6 +177,7 @@ mod tests {
             partition: partition.into(),
             state: JobState::Completed,
             exit_code: "0:0".into(),
+            start_time: 1_699_999_000,
             end_time: 1_700_000_000,
         }
     }
@@ -183,6 +192,9 @@ mod tests {
         assert_eq!(back[0], jobs[0]);
         assert_eq!(back[1].partition, "");
         assert_eq!(back[2].partition, "a b");
+        // A helper of the previous format: no start time.
+        let old = parse_lines("5\t7\tc\tdebug\t3\t0:0\t1700000000\nend\t1\n").unwrap();
+        assert_eq!((old[0].db_index, old[0].start_time), (5, 0));
     }
 
     #[test]

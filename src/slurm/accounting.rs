@@ -30,6 +30,8 @@ pub struct FinishedJob {
     pub state: JobState,
     /// "exit:signal", the way sacct prints ExitCode.
     pub exit_code: String,
+    /// When the run this record describes started (0: it never did).
+    pub start_time: i64,
     pub end_time: i64,
 }
 
@@ -159,6 +161,7 @@ impl DbConnection {
                     partition: owned(r.partition),
                     state: JobState::from_base(r.state),
                     exit_code: format_exit_code(r.exitcode),
+                    start_time: r.start,
                     end_time: r.end,
                 });
             }
