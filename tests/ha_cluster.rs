@@ -92,13 +92,18 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 struct LogsOnFailure;
 impl LogsOnFailure {
     fn new() -> LogsOnFailure {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if let Ok(mut last) = LAST_PANIC.lock() {
-                *last = Some(info.to_string());
-            }
-            default(info)
-        }));
+        // Once per process: a runner that runs several scenarios in one
+        // process would otherwise stack a hook per scenario.
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let default = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if let Ok(mut last) = LAST_PANIC.lock() {
+                    *last = Some(info.to_string());
+                }
+                default(info)
+            }));
+        });
         LogsOnFailure
     }
 }
