@@ -71,6 +71,13 @@ pub fn exit_reason(exit_code: &str) -> &'static str {
     }
 }
 
+/// Whether `job`, on a row whose ending at `counted_end` was counted, is
+/// another ending of that row: a run that started after that end and
+/// ended after it.
+fn is_new_ending(job: &FinishedJob, counted_end: i64) -> bool {
+    job.start_time > counted_end && job.end_time > counted_end
+}
+
 /// Counts the jobs slurmdbd returned for the window that ends at `end`.
 /// `synced`: a time by which slurmctld had handed slurmdbd every record
 /// (None when unknown: slurmctld did not answer, or its queue was busy).
@@ -86,16 +93,20 @@ pub fn count_window(
         if job.end_time < st.counting_since {
             continue;
         }
-        // Counted already, unless this is a later run written onto the same
-        // row: Slurm 22.05 records a requeued job's next run on its old row
-        // when the job's node went DOWN while the requeue completed (seen on
-        // the cut-off bed: NODE_FAIL 0:0, then FAILED on the same db_index).
-        // A run that started after the end we counted is a new ending; the
-        // same run seen again (any record of it) started before that end.
+        // An ending is its row and its end: a counted db_index counts
+        // again only for a later run written onto the same row (Slurm 22.05
+        // records a requeued job's next run on its old row when the job's
+        // node went DOWN while the requeue completed, and a backup that
+        // lost a completion in a kill -9 runs the job again on its row).
+        // Such a run started after the end we counted and ended after it.
+        // Either alone is not enough: slurmdbd can return a row half
+        // updated, the new run's start beside the old end and state (seen
+        // across a quick failback, docs/counting.md), and the same run can
+        // come back with a later end (slurmdbd rewriting the row).
         if st
             .seen
             .get(&job.db_index)
-            .is_some_and(|&counted_end| job.start_time <= counted_end)
+            .is_some_and(|&counted_end| !is_new_ending(&job, counted_end))
         {
             continue;
         }
@@ -158,7 +169,8 @@ mod tests {
     fn job(db_index: u64, partition: &str, end_time: i64) -> FinishedJob {
         FinishedJob {
             db_index,
-            job_id: db_index as u32,
+            // Unlike db_index, so that a rule keyed by the wrong one fails.
+            job_id: 9_000 + db_index as u32,
             cluster: "c".into(),
             partition: partition.into(),
             state: JobState::Completed,
@@ -236,6 +248,75 @@ mod tests {
         // The rerun itself, returned by the next overlapping window, once.
         assert_eq!(count_window(&mut st, vec![rerun], 150, Some(150)), 0);
         assert_eq!(st.total(), 2);
+    }
+
+    /// A row that ended at 100 and was counted; the real rerun Slurm
+    /// wrote onto it later (start 150, end 160, another state); and the
+    /// half-updated row slurmdbd returns in between: the rerun's start
+    /// beside the old end and state.
+    fn reused_row() -> (FinishedJob, FinishedJob, FinishedJob) {
+        let mut first = job(1, "p", 100);
+        first.start_time = 90;
+        first.state = JobState::Failed;
+        first.exit_code = "1:0".into();
+        let mut half = first.clone();
+        half.start_time = 150;
+        let mut rerun = first.clone();
+        rerun.start_time = 150;
+        rerun.end_time = 160;
+        rerun.state = JobState::Completed;
+        rerun.exit_code = "0:0".into();
+        (first, half, rerun)
+    }
+
+    #[test]
+    fn a_row_with_a_new_start_beside_the_counted_end_is_not_counted_again() {
+        let (first, half, rerun) = reused_row();
+        let mut st = state(0);
+        assert_eq!(count_window(&mut st, vec![first], 110, Some(110)), 1);
+        assert_eq!(
+            count_window(&mut st, vec![half.clone()], 152, Some(152)),
+            0,
+            "the same ending, whatever start the row carries now"
+        );
+        assert_eq!(count_window(&mut st, vec![half], 155, Some(155)), 0);
+        assert_eq!(
+            count_window(&mut st, vec![rerun.clone()], 165, Some(165)),
+            1
+        );
+        assert_eq!(count_window(&mut st, vec![rerun], 170, Some(170)), 0);
+        assert_eq!(st.total(), 2, "two endings of the row, each once");
+    }
+
+    #[test]
+    fn exporters_taking_turns_on_a_reused_row_count_each_ending_once() {
+        // The failback: the backup's exporter counts the first
+        // ending and writes the file; the primary's exporter, active again,
+        // reads it and meets the half-updated row, then the real rerun; the
+        // backup's exporter, active once more, reads the primary's file.
+        let (first, half, rerun) = reused_row();
+        let mut backup = state(0);
+        count_window(&mut backup, vec![first.clone()], 110, Some(110));
+        let mut primary = backup.clone();
+        assert_eq!(
+            count_window(&mut primary, vec![first, half], 152, Some(152)),
+            0
+        );
+        assert_eq!(
+            count_window(&mut primary, vec![rerun.clone()], 165, Some(165)),
+            1
+        );
+        let mut backup_again = primary.clone();
+        assert_eq!(
+            count_window(&mut backup_again, vec![rerun], 170, Some(170)),
+            0
+        );
+        assert_eq!(backup_again.total(), 2);
+        assert_eq!(
+            backup_again.counts.len(),
+            2,
+            "failed 1:0 once, completed 0:0 once"
+        );
     }
 
     #[test]
