@@ -242,9 +242,11 @@ impl Engine {
         }
         self.transitions_seen = view.transitions;
         let now = Instant::now();
+        let dir = view.state_dir.clone();
         for s in &mut self.slots {
             if view.role == Role::Active {
                 s.next_due = now;
+                s.families = s.collector.durable_families(dir.as_deref());
             } else {
                 s.families.clear();
                 s.seen.clear();
@@ -374,8 +376,15 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    // Keep serving the last good families; say once per change.
+                    // Keep serving the last good families (or, before the
+                    // first success, what the state file holds); say once
+                    // per change.
                     slot.success = false;
+                    if slot.families.is_empty() {
+                        slot.families = slot
+                            .collector
+                            .durable_families(self.sources.state_dir.as_deref());
+                    }
                     if slot.last_error.as_deref() != Some(e.as_str()) {
                         crate::error!("collector {} failed: {e}", slot.collector.name());
                     }

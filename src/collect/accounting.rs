@@ -74,6 +74,41 @@ impl AccountingCollector {
     }
 }
 
+impl AccountingCollector {
+    /// The counters of `st` and how far they reach.
+    fn families(&self, st: &AccountingState) -> Vec<Family> {
+        let mut out = Vec::new();
+        let mut f = Family::counter(
+            "sacct_terminal_jobs_total",
+            "Total Number of completed slurm jobs",
+            &["partition", "exit_code", "reason", "state"],
+        );
+        for ((p, e, r, s), v) in &st.counts {
+            f.add(&[p, e, r, s], *v as f64);
+        }
+        out.push(f);
+        out.push(Family::single(
+            "slurm_exporter_accounting_watermark_timestamp_seconds",
+            "Every job that ended before this is counted (held back while slurmctld still queues records for slurmdbd)",
+            crate::metrics::Kind::Gauge,
+            st.watermark as f64,
+        ));
+        out.push(Family::single(
+            "slurm_exporter_accounting_counting_since_timestamp_seconds",
+            "Jobs that ended before this are not counted (start of the durable counters)",
+            crate::metrics::Kind::Gauge,
+            st.counting_since as f64,
+        ));
+        out.push(Family::single(
+            "slurm_exporter_state_errors_total",
+            "Accounting state files found unusable (set aside) or not writable",
+            crate::metrics::Kind::Counter,
+            self.state_errors as f64,
+        ));
+        out
+    }
+}
+
 impl Collector for AccountingCollector {
     fn name(&self) -> &'static str {
         "accounting"
@@ -91,6 +126,15 @@ impl Collector for AccountingCollector {
     /// in the cycle must not starve the finished-job counters.
     fn uses_slurmctld(&self) -> bool {
         false
+    }
+    /// The counters as the state file holds them (read only: a corrupt
+    /// file is set aside by the next real run, which also reports it).
+    fn durable_families(&mut self, state_dir: Option<&std::path::Path>) -> Vec<Family> {
+        let st = match (self.durable, state_dir) {
+            (true, Some(dir)) => durable::inspect(&durable::path(dir)).ok(),
+            _ => self.state.clone(),
+        };
+        st.map(|st| self.families(&st)).unwrap_or_default()
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let config = sources.config();
@@ -136,33 +180,7 @@ impl Collector for AccountingCollector {
         self.state = Some(st);
         let st = self.state.as_ref().expect("just set");
 
-        let mut f = Family::counter(
-            "sacct_terminal_jobs_total",
-            "Total Number of completed slurm jobs",
-            &["partition", "exit_code", "reason", "state"],
-        );
-        for ((p, e, r, s), v) in &st.counts {
-            f.add(&[p, e, r, s], *v as f64);
-        }
-        out.push(f);
-        out.push(Family::single(
-            "slurm_exporter_accounting_watermark_timestamp_seconds",
-            "Every job that ended before this is counted (held back while slurmctld still queues records for slurmdbd)",
-            crate::metrics::Kind::Gauge,
-            st.watermark as f64,
-        ));
-        out.push(Family::single(
-            "slurm_exporter_accounting_counting_since_timestamp_seconds",
-            "Jobs that ended before this are not counted (start of the durable counters)",
-            crate::metrics::Kind::Gauge,
-            st.counting_since as f64,
-        ));
-        out.push(Family::single(
-            "slurm_exporter_state_errors_total",
-            "Accounting state files found unusable (set aside) or not writable",
-            crate::metrics::Kind::Counter,
-            self.state_errors as f64,
-        ));
+        out.extend(self.families(st));
         Ok(())
     }
 }

@@ -36,6 +36,13 @@ pub trait Collector: Send {
     fn uses_slurmctld(&self) -> bool {
         true
     }
+    /// Families known without asking Slurm (the finished-job counters kept
+    /// in StateSaveLocation): served from the moment the exporter becomes
+    /// active and while the collector fails before its first success, so
+    /// no scrape sees an active exporter without them.
+    fn durable_families(&mut self, _state_dir: Option<&std::path::Path>) -> Vec<Family> {
+        Vec::new()
+    }
 }
 
 /// A collector known to the exporter, with its defaults.
