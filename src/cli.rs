@@ -125,6 +125,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut args: Vec<String> = args.into_iter().collect();
+    // `slurm-ha-exporter run --help`, `state check --version`: an admin
+    // asking for help gets it whatever else the line holds.
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Command::Help);
+    }
+    if args.iter().any(|a| a == "--version") {
+        return Ok(Command::Version);
+    }
     let sub = match args.first().map(String::as_str) {
         Some("run") => {
             args.remove(0);
@@ -372,6 +380,25 @@ mod tests {
             p(&["collect", "--once"]).unwrap(),
             Command::CollectOnce(_)
         ));
+    }
+
+    #[test]
+    fn help_and_version_work_after_any_subcommand() {
+        for sub in [
+            &["run"][..],
+            &["collect"],
+            &["state", "check"],
+            &["hook"],
+            &["accounting-jobs"],
+        ] {
+            let mut help = sub.to_vec();
+            help.push("--help");
+            assert!(matches!(p(&help), Ok(Command::Help)), "{help:?}");
+            let mut version = sub.to_vec();
+            version.push("--version");
+            assert!(matches!(p(&version), Ok(Command::Version)), "{version:?}");
+        }
+        assert!(matches!(p(&["run", "-h", "--nope"]), Ok(Command::Help)));
     }
 
     #[test]
