@@ -242,11 +242,9 @@ impl Engine {
         }
         self.transitions_seen = view.transitions;
         let now = Instant::now();
-        let dir = view.state_dir.clone();
         for s in &mut self.slots {
             if view.role == Role::Active {
                 s.next_due = now;
-                s.families = s.collector.durable_families(dir.as_deref());
             } else {
                 s.families.clear();
                 s.seen.clear();
@@ -295,6 +293,9 @@ impl Engine {
             if !self.active() {
                 break;
             }
+            if i == 0 {
+                self.start_from_durable_state();
+            }
             if self.slots[i].next_due > now {
                 continue;
             }
@@ -309,6 +310,21 @@ impl Engine {
             .map(|s| s.next_due)
             .min()
             .unwrap_or(now + Duration::from_secs(60))
+    }
+
+    /// Slots that have not run since the role turned active (or the
+    /// exporter started) begin with what their collector knows without
+    /// asking Slurm, so the first active snapshot already carries the
+    /// finished-job counters of the state file.
+    fn start_from_durable_state(&mut self) {
+        let dir = self.sources.state_dir.clone();
+        for s in self
+            .slots
+            .iter_mut()
+            .filter(|s| !s.ran && s.families.is_empty())
+        {
+            s.families = s.collector.durable_families(dir.as_deref());
+        }
     }
 
     pub fn run_due(&mut self) -> Instant {
