@@ -72,7 +72,12 @@ impl Collector for NodesCollector {
             &["node", "state", "reason"],
         );
         let mut by_state: BTreeMap<&'static str, f64> = BTreeMap::new();
-        let mut by_flag: BTreeMap<&'static str, f64> = BTreeMap::new();
+        // Every flag, 0 when no node has it: a panel or alert on a flag
+        // shows 0, not "no data", on a healthy cluster (15 series).
+        let mut by_flag: BTreeMap<&'static str, f64> = crate::slurm::NODE_FLAGS
+            .iter()
+            .map(|(_, name)| (*name, 0.0))
+            .collect();
         let (mut c_alloc, mut c_idle, mut c_other) = (0.0, 0.0, 0.0);
         let (mut m_total, mut m_alloc, mut g_total, mut g_alloc) = (0.0, 0.0, 0.0, 0.0);
 

@@ -26,7 +26,7 @@ pub use config::Config;
 pub use error::SlurmError;
 pub use jobs::{library_state_string, Job, JobState, Jobs};
 pub use licenses::{load_licenses, License};
-pub use nodes::{Node, NodeState, Nodes};
+pub use nodes::{Node, NodeState, Nodes, NODE_FLAGS};
 pub use partitions::{Partition, Partitions};
 pub use reservations::{load_reservations, Reservation};
 pub use stats::{load_statistics, RpcStat, SchedulerStats};
