@@ -5,9 +5,16 @@
 //! verify) or a missing file is an error that names it, never a setting
 //! quietly dropped. Relative file names are read from the file's directory,
 //! as the exporter-toolkit does.
+//!
+//! The YAML parser (serde-saphyr) runs with small budgets, since the same
+//! code runs inside slurmctld: a file over [`MAX_FILE_BYTES`], nesting
+//! deeper than the format needs, an alias bomb or a stream of documents is
+//! an error, never a panic, a hang or a blow-up of memory.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +23,8 @@ use std::time::Duration;
 struct RawFile {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
-    basic_auth_users: Option<BTreeMap<String, String>>,
+    // Option: `alice:` (no hash) is "not a bcrypt hash", said by us.
+    basic_auth_users: Option<BTreeMap<String, Option<String>>>,
     rate_limit: Option<RawRate>,
 }
 
@@ -42,7 +50,8 @@ struct RawTls {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     http2: Option<bool>,
-    headers: Option<BTreeMap<String, String>>,
+    // Option: an empty value (`X-Frame-Options:`) sets no header.
+    headers: Option<BTreeMap<String, Option<String>>>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -125,23 +134,133 @@ const HEADERS: &[(&str, Option<&[&str]>)] = &[
     ("Strict-Transport-Security", None),
 ];
 
+/// The largest web config read (inline PEM certificates included); a
+/// larger file is refused before it is parsed.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
 /// Reads and checks `path`.
 pub fn load(path: &Path) -> Result<WebConfig, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("web config {}: {e}", path.display()))?;
+    let text = read_text(path).map_err(|e| format!("web config {}: {e}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut cfg = parse(&text, dir).map_err(|e| format!("web config {}: {e}", path.display()))?;
     cfg.files.insert(0, path.to_path_buf());
     Ok(cfg)
 }
 
+/// The file's text: at most MAX_FILE_BYTES of UTF-8.
+fn read_text(path: &Path) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_large() -> String {
+    format!(
+        "larger than {} KiB, which no web config needs",
+        MAX_FILE_BYTES / 1024
+    )
+}
+
+/// Parser settings: the exporter-toolkit format nests three levels deep
+/// (tls_server_config.cipher_suites[0]) and is one document; a real file
+/// has a few hundred events and rarely an alias. Each limit is far above
+/// that and far below what would cost memory or time.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 16,
+            flow_nesting_limit: 16,
+            max_documents: 2,
+            max_events: 200_000,
+            max_nodes: 100_000,
+            max_aliases: 64,
+            max_anchors: 64,
+            max_merge_keys: 64,
+            max_recorded_anchor_events: 10_000,
+            max_total_scalar_bytes: 2 * MAX_FILE_BYTES,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 10_000,
+            max_replay_stack_depth: 16,
+        },
+        // One line with "at line L, column C", no source excerpt: the
+        // message goes to logs (slurmctld's too), and the file may hold a key.
+        with_snippet: false,
+        crop_radius: 0,
+    }
+}
+
+/// Deserializes one YAML document; an error starts with the key path where
+/// it was found (`rate_limit.burst: invalid u32 at line 3, column 10`) and
+/// is worded for whoever wrote the file, not for a Rust programmer.
+fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let mut path = String::new();
+    serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = key_path(e.path());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| {
+        let msg = e.render_with_formatter(&serde_saphyr::UserMessageFormatter);
+        if path.is_empty() {
+            msg
+        } else {
+            format!("{path}: {msg}")
+        }
+    })
+}
+
+/// `tls_server_config.cipher_suites[2]`; a key that is not a plain word is
+/// quoted (and cut short), so the file cannot write into the log line.
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    use std::fmt::Write;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => {
+                let _ = write!(out, "[{index}]");
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+                if !key.is_empty() && key.len() <= 64 && key.chars().all(plain) {
+                    out.push_str(key);
+                } else {
+                    let short: String = key.chars().take(64).collect();
+                    let _ = write!(out, "{short:?}");
+                }
+            }
+            Segment::Unknown => break,
+        }
+    }
+    out
+}
+
 /// Parses the YAML text; relative file names are taken from `dir`.
 pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
-    // An empty file is a valid, empty configuration.
+    if text.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    // An empty file (or one of comments, or a null document) is a valid,
+    // empty configuration.
     let raw: RawFile = if text.trim().is_empty() {
         RawFile::default()
     } else {
-        serde_yaml::from_str(text).map_err(|e| e.to_string())?
+        from_yaml::<Option<RawFile>>(text)?.unwrap_or_default()
     };
     let mut cfg = WebConfig::default();
     if let Some(t) = raw.tls_server_config {
@@ -154,6 +273,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
             crate::info!("web config: http2 is not supported; serving HTTP/1.1");
         }
         for (name, value) in h.headers.unwrap_or_default() {
+            let value = value.unwrap_or_default();
             let Some((canon, allowed)) =
                 HEADERS.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name))
             else {
@@ -182,6 +302,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
         }
     }
     for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
+        let hash = hash.unwrap_or_default();
         if user.contains(':') || user.is_empty() {
             return Err(format!("basic_auth_users: bad user name {user:?}"));
         }
@@ -403,7 +524,187 @@ mod tests {
                 .contains("not one of")
         );
         assert!(err("rate_limit:\n  interval: soon\n").contains("rate_limit.interval"));
-        assert!(err("- a list\n").contains("invalid type"));
+        assert!(err("- a list\n").contains("expected mapping"));
+        // The key path, the line and the column of what is wrong.
+        assert_eq!(
+            err("rate_limit:\n  burst: 99999999999\n"),
+            "rate_limit.burst: invalid u32 at line 2, column 10"
+        );
+        assert!(err(&format!("{tls}  prefer_server_cipher_suites: maybe\n"))
+            .starts_with("tls_server_config.prefer_server_cipher_suites: invalid boolean"));
+        assert!(err(&format!("{tls}  cipher_suites: [~]\n"))
+            .starts_with("tls_server_config.cipher_suites[0]: null is not allowed"));
+        assert!(
+            err(&format!("basic_auth_users:\n  a: {HASH}\n  a: {HASH}\n"))
+                .contains("duplicate mapping key `a`")
+        );
+        assert!(err("basic_auth_users:\n  alice:\n").contains("not a bcrypt hash"));
+        assert!(err("rate_limit: {}\n---\nrate_limit: {}\n").contains("multiple"));
+    }
+
+    #[test]
+    fn empty_documents_and_empty_values_are_nothing() {
+        let d = dir_with(&[]);
+        for text in [
+            "",
+            "\n",
+            "# nothing yet\n",
+            "---\n",
+            "--- # c\n...\n",
+            "~\n",
+            "null\n",
+        ] {
+            assert_eq!(parse(text, &d), Ok(WebConfig::default()), "{text:?}");
+        }
+        // An empty header value sets no header, as before.
+        let cfg = parse(
+            "http_server_config:\n  headers:\n    X-Frame-Options:\n",
+            &d,
+        )
+        .unwrap();
+        assert!(cfg.headers.is_empty());
+    }
+
+    /// What a hostile or broken file can do to the parser: each is an error
+    /// that says what is wrong, soon, never a panic, a hang or gigabytes.
+    #[test]
+    fn hostile_yaml_is_an_error_not_a_panic_or_a_blow_up() {
+        let d = dir_with(&[]);
+        let check = |name: &str, text: &str, expect: &str| {
+            let t = std::time::Instant::now();
+            let r = std::panic::catch_unwind(|| parse(text, &d));
+            let took = t.elapsed();
+            let e = match r {
+                Ok(Err(e)) => e,
+                Ok(Ok(cfg)) => panic!("{name}: accepted: {cfg:?}"),
+                Err(_) => panic!("{name}: panicked"),
+            };
+            assert!(e.contains(expect), "{name}: {e:?} does not say {expect:?}");
+            assert!(e.len() < 1000 && !e.contains('\n'), "{name}: message {e:?}");
+            assert!(took < Duration::from_secs(5), "{name}: took {took:?}");
+        };
+        // Billion laughs: nine levels of ten aliases each (10^9 strings
+        // once expanded), at the top and where a map of strings is read.
+        let mut laughs =
+            String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            laughs.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        check("laughs", &laughs, "unknown field");
+        let indented: String = laughs.lines().map(|l| format!("  {l}\n")).collect();
+        check(
+            "laughs in a map",
+            &format!("basic_auth_users:\n{indented}"),
+            "expected string",
+        );
+        // Many aliases of one string: past the alias budget.
+        let users: String = (0..200).map(|i| format!("  u{i}: *h\n")).collect();
+        check(
+            "alias storm",
+            &format!("basic_auth_users:\n  u: &h {HASH}\n{users}"),
+            "too large or too complex",
+        );
+        // Few aliases of a large string: past the bytes budget, before the
+        // copies add up (60 x 900 KB).
+        let big = "x".repeat(900_000);
+        let users: String = (0..60).map(|i| format!("  u{i}: *h\n")).collect();
+        check(
+            "alias of a large string",
+            &format!("basic_auth_users:\n  u: &h {big}\n{users}"),
+            "too large or too complex",
+        );
+        check("alias loop", "rate_limit: &r\n  burst: *r\n", "line 2");
+        check("unknown alias", "rate_limit: *nowhere\n", "unknown");
+        // Deep nesting, flow and block, within the size limit.
+        let deep = format!(
+            "rate_limit: {}{}\n",
+            "[".repeat(400_000),
+            "]".repeat(400_000)
+        );
+        check("deep flow", &deep, "line 1");
+        let deep = format!(
+            "tls_server_config:\n  cipher_suites: {}\n",
+            "[".repeat(400_000)
+        );
+        check("deep unclosed flow", &deep, "cipher_suites");
+        let deep = format!(
+            "basic_auth_users:\n  ? {}x\n  : y\n",
+            "{a: ".repeat(200_000)
+        );
+        check("deep key", &deep, "basic_auth_users");
+        let deep: String = (0..1000)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        check("deep block", &deep, "unknown field");
+        let deep = format!(
+            "tls_server_config:\n  cipher_suites:\n    {}x\n",
+            "- ".repeat(100_000)
+        );
+        check("deep block list", &deep, "cipher_suites[0]");
+        // Tabs, stray and unclosed syntax, NUL, odd escapes, many documents.
+        check("tab indent", "tls_server_config:\n\tcert_file: a\n", "tabs");
+        check(
+            "tab value indent",
+            "rate_limit:\n  burst:\n\t\t1\n",
+            "line 3",
+        );
+        check(
+            "unclosed quote",
+            "rate_limit:\n  interval: \"1s\n",
+            "line 2",
+        );
+        check(
+            "unclosed flow",
+            "rate_limit: {interval: 1s, burst: [\n",
+            "rate_limit",
+        );
+        check("stray", "rate_limit: ]\n", "line 1");
+        check("NUL", "rate_limit:\n  interval: \u{0}\n", "rate_limit");
+        check(
+            "lone surrogate",
+            "rate_limit:\n  interval: \"\\ud800\"\n",
+            "line 2",
+        );
+        check("tag", "rate_limit: !!binary \"%%%\"\n", "rate_limit");
+        check(
+            "directive",
+            "%YAML 9.9\n%TAG ! !\n---\nrate_limit: {}\n",
+            "line",
+        );
+        check("document storm", &"--- {}\n".repeat(100_000), "multiple");
+        check("key storm", &"? \n".repeat(300_000), "line");
+        let many: String = (0..200_000).map(|i| format!("  k{i}: v\n")).collect();
+        check(
+            "too large",
+            &format!("basic_auth_users:\n{many}"),
+            "larger than",
+        );
+        // A key with an escape and 900 more characters, then a wrong value:
+        // the key path quotes it and cuts it short.
+        let long_key = format!(
+            "http_server_config:\n  headers:\n    \"\\e{}\": [x]\n",
+            "k".repeat(900)
+        );
+        check("long key", &long_key, "headers.\"\\u{1b}kkk");
+        check(
+            "longer key",
+            &format!("rate_limit:\n  {}: 1\n", "k".repeat(5000)),
+            "line 2",
+        );
+
+        // Through load(): bytes that are not UTF-8, and a file past the limit.
+        let f = d.join("binary.yml");
+        std::fs::write(&f, b"rate_limit:\n  interval: \xff\xfe1s\n").unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(
+            e.contains("binary.yml") && e.contains("not UTF-8 text"),
+            "{e}"
+        );
+        std::fs::write(&f, vec![b'#'; MAX_FILE_BYTES + 1]).unwrap();
+        let e = load(&f).unwrap_err();
+        assert!(e.contains("binary.yml") && e.contains("larger than"), "{e}");
+        std::fs::remove_file(&f).unwrap();
     }
 
     #[test]
