@@ -92,6 +92,14 @@ fn parse_version_number(text: &str) -> Option<u32> {
     })
 }
 
+/// Directories the dynamic loader searches anyway.
+const LOADER_DIRS: [&str; 4] = [
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+];
+
 /// libslurm is linked into the binary, tests, benches and examples only: the
 /// cdylib runs inside slurmctld, where every `slurm_*` symbol must resolve to
 /// the daemon's own copy.
@@ -117,7 +125,12 @@ fn link_libslurm() {
     println!("cargo:rustc-link-search=native={lib_dir}");
     for kind in ["bins", "tests", "benches"] {
         println!("cargo:rustc-link-arg-{kind}=-L{lib_dir}");
-        println!("cargo:rustc-link-arg-{kind}=-Wl,-rpath,{lib_dir}");
+        // A Slurm built from source (SLURM_LIB_DIR, /usr/local/lib) is found
+        // at run time by the RUNPATH; the loader's own directories need none
+        // (and Debian's lintian rejects a package whose binary names one).
+        if !LOADER_DIRS.contains(&lib_dir.as_str()) {
+            println!("cargo:rustc-link-arg-{kind}=-Wl,-rpath,{lib_dir}");
+        }
         println!("cargo:rustc-link-arg-{kind}=-lslurm");
     }
     // tests/plugin_host.rs stands in for slurmctld: the plugin finds the

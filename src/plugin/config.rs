@@ -9,9 +9,27 @@ use crate::cli::{self, Command, Settings};
 use std::path::{Path, PathBuf};
 
 /// Where the plugin looks for the accounting helper when the file does not
-/// say (`--collector.accounting.helper`): where the install steps put the
-/// daemon binary.
-pub const DEFAULT_HELPER: &str = "/usr/local/sbin/slurm-ha-exporter";
+/// say (`--collector.accounting.helper`): the first of these that exists,
+/// else the first. The README's install steps put the daemon binary in
+/// /usr/local/sbin; the Debian package (packaging/) in /usr/bin.
+pub const DEFAULT_HELPERS: [&str; 2] = [
+    "/usr/local/sbin/slurm-ha-exporter",
+    "/usr/bin/slurm-ha-exporter",
+];
+
+/// The helper used when `ha_exporter.conf` names none (see DEFAULT_HELPERS).
+pub fn default_helper() -> PathBuf {
+    first_existing(&DEFAULT_HELPERS)
+}
+
+fn first_existing(candidates: &[&str]) -> PathBuf {
+    candidates
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .or(candidates.first())
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
 
 /// `SLURM_HA_EXPORTER_CONF`, else `ha_exporter.conf` beside slurm.conf.
 pub fn path() -> PathBuf {
@@ -62,7 +80,7 @@ pub fn parse(text: &str) -> Result<Settings, String> {
     let opts = &mut settings.options.0;
     opts.durable_accounting = true;
     if opts.accounting_helper.is_none() {
-        opts.accounting_helper = Some(DEFAULT_HELPER.into());
+        opts.accounting_helper = Some(default_helper());
     }
     Ok(settings)
 }
@@ -84,8 +102,23 @@ mod tests {
         assert!(s.options.0.durable_accounting);
         assert_eq!(
             s.options.0.accounting_helper.as_deref(),
-            Some(Path::new(DEFAULT_HELPER))
+            Some(default_helper().as_path())
         );
+    }
+
+    #[test]
+    fn the_default_helper_is_the_first_that_exists() {
+        let dir = std::env::temp_dir().join(format!("ha-exporter-helper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let present = dir.join("present");
+        std::fs::write(&present, b"").unwrap();
+        let missing = dir.join("missing");
+        let (p, m) = (present.to_str().unwrap(), missing.to_str().unwrap());
+        assert_eq!(first_existing(&[m, p]), present);
+        assert_eq!(first_existing(&[p, m]), present);
+        // None there: the first, so the error names where it was looked for.
+        assert_eq!(first_existing(&[m, "/nonexistent/x"]), missing);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

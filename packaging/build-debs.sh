@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds the two Debian packages into target/debian/ (release build) and
+# prints their paths, one a line:
+#   slurm-ha-exporter_<version>_<arch>.deb         the daemon, its systemd unit,
+#                                                   hooks, man page; Depends on
+#                                                   the libslurmNN it links ($auto)
+#   slurm-ha-exporter-plugin_<version>_<arch>.deb   job_submit_ha_exporter.so in
+#                                                   Slurm's PluginDir; Depends on
+#                                                   slurm-ha-exporter (= <version>)
+#                                                   and slurmctld (= the installed one)
+# Build on the Slurm release the packages are for: the plugin is built
+# against libslurm-dev's headers and pinned to the installed slurmctld's
+# Debian version, which must be the same. Needs cargo-deb
+# (cargo install cargo-deb). Environment: DEB_MAINTAINER overrides the
+# Maintainer field, DEB_REVISION the Debian revision (default 1),
+# CARGO_TARGET_DIR is honoured.
+#   packaging/build-debs.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+die() { echo "build-debs: $*" >&2; exit 1; }
+
+command -v cargo-deb >/dev/null || die "cargo-deb is missing: cargo install cargo-deb"
+slurmctld_version=$(dpkg-query -W -f='${Version}' slurmctld 2>/dev/null) \
+  || die "slurmctld is not installed: the plugin package is pinned to the installed slurmctld's version"
+headers_version=$(dpkg-query -W -f='${Version}' libslurm-dev 2>/dev/null) || headers_version=""
+if [ -z "${SLURM_INCLUDE_DIR:-}" ] && [ "$headers_version" != "$slurmctld_version" ]; then
+  die "libslurm-dev ($headers_version) and slurmctld ($slurmctld_version) differ: the plugin would be built for one release and pinned to another"
+fi
+meta=$(cargo metadata --format-version 1 --no-deps)
+py() { python3 -c "import json,sys; m=json.load(sys.stdin); p={p['name']: p for p in m['packages']}; print($1)" <<<"$meta"; }
+target=$(py 'm["target_directory"]')
+version=$(py 'p["slurm-ha-exporter"]["version"]')-${DEB_REVISION:-1}
+maintainer=${DEB_MAINTAINER:-$(py 'p["slurm-ha-exporter"]["metadata"]["deb"]["maintainer"]')}
+out=$target/debian
+mkdir -p "$out"
+
+# --strip: the release profile keeps debug info (debug = 1) for backtraces
+# in development; the packages ship without it.
+deb_args=(--no-build --strip --output "$out" --deb-revision "${DEB_REVISION:-1}")
+[ -n "${DEB_MAINTAINER:-}" ] && deb_args+=(--maintainer "$DEB_MAINTAINER")
+
+cargo build --release --locked -p slurm-ha-exporter -p slurm-ha-exporter-plugin
+# Files made here go to target/release/, the one prefix cargo-deb maps to
+# the real target directory. The man page, from the built binary's --help;
+# the hooks' pages point to it; a Debian changelog naming the build.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+rel=$target/release
+packaging/man.sh "$rel/slurm-ha-exporter" | gzip -9n >"$rel/slurm-ha-exporter.1.gz"
+for hook in primary-on primary-off; do
+  echo ".so man1/slurm-ha-exporter.1" | gzip -9n >"$rel/slurm-ha-exporter-$hook.8.gz"
+done
+{
+  echo "slurm-ha-exporter ($version) unstable; urgency=medium"
+  echo
+  echo "  * Built from $(git describe --always --dirty 2>/dev/null || echo "an unknown revision")."
+  echo
+  echo " -- $maintainer  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+} | gzip -9n >"$rel/changelog.Debian.gz"
+
+# cargo-deb prints the path of the package it wrote (last line).
+daemon=$(cargo deb "${deb_args[@]}" -p slurm-ha-exporter | tail -n 1)
+[ "$(dpkg-deb -f "$daemon" Version)" = "$version" ] || die "$daemon is not version $version"
+
+# The plugin: cargo-deb cannot take a Depends value computed at build time,
+# so plugin/Cargo.toml holds placeholders, filled in here by unpacking the
+# package and packing it again.
+raw=$(cargo deb "${deb_args[@]}" -p slurm-ha-exporter-plugin --multiarch=same | tail -n 1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# (dpkg-deb refuses to read it while the placeholders are there: unpack by hand.)
+mkdir -p "$work/pkg/DEBIAN" "$work/ar"
+raw=$(realpath "$raw")
+(cd "$work/ar" && ar x "$raw")
+tar -xf "$work"/ar/control.tar.* -C "$work/pkg/DEBIAN"
+tar -xf "$work"/ar/data.tar.* -C "$work/pkg"
+control=$work/pkg/DEBIAN/control
+sed -i -e "s/@VERSION@/$version/g" -e "s/@SLURMCTLD_VERSION@/$slurmctld_version/g" "$control"
+if grep -q '@[A-Z_]*@' "$control"; then
+  die "a placeholder is left in the plugin's control file: $(grep '@[A-Z_]*@' "$control")"
+fi
+field() { sed -n "s/^$1: //p" "$control"; }
+plugin=$out/$(field Package)_${version}_$(field Architecture).deb
+rm -f "$raw"
+dpkg-deb --root-owner-group -Zxz --build "$work/pkg" "$plugin" >/dev/null
+
+for deb in "$daemon" "$plugin"; do
+  echo "build-debs: $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version): Depends: $(dpkg-deb -f "$deb" Depends)" >&2
+done
+echo "$daemon"
+echo "$plugin"

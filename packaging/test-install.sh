@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Proves the Debian packages on a machine booted with systemd: builds them
+# (packaging/build-debs.sh; --no-build takes those in target/debian), boots
+# a container from packaging/test/Dockerfile (systemd as PID 1, munge,
+# slurmctld and slurmd on one host), then
+#   installs both packages with dpkg -i: installed disabled, the drop-in
+#     names SlurmUser and <StateSaveLocation>/ha_exporter, which exists;
+#   starts the unit: /metrics says slurm_exporter_active 1, the process runs
+#     as slurm, without capabilities, and can write only its directory;
+#   the hook scripts work; `systemd-analyze verify` is clean and
+#     `systemd-analyze security` rates the unit 2.0 or lower;
+#   installs the packages again (an upgrade): the running service restarts;
+#   dpkg-reconfigure follows a new StateSaveLocation (--ha.state-save-location);
+#   loads the packaged plugin into slurmctld (PluginDir, release pin);
+#   removes (the service stops) and purges both: StateSaveLocation/ha_exporter
+#     is still there, the package's files are not.
+# Prints each step's time and ends with "package: N passed, M failed"; exits
+# non-zero on any failure. The image is tagged with a hash of its inputs
+# (Dockerfile, slurm.conf, the base image), so reruns reuse it. The
+# container is removed at the end (KEEP_CONTAINER=1 keeps it).
+#   packaging/test-install.sh [--no-build]
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+BASE=slurm-ha-exporter/slurm:bookworm
+MAX_EXPOSURE=${MAX_EXPOSURE:-2.0}   # the highest exposure accepted
+name=slurm-ha-exporter-pkgtest-$$
+passed=0 failed=0
+t_start=$SECONDS t_step=$SECONDS step_name="" times=()
+
+ok() { passed=$((passed + 1)); echo "  ok: $*"; }
+bad() { failed=$((failed + 1)); echo "  FAILED: $*"; }
+check() { # check DESCRIPTION COMMAND...: the command's success is the check
+  local what=$1; shift
+  if "$@"; then ok "$what"; else bad "$what"; fi
+}
+end_step() {
+  [ -n "$step_name" ] && times+=("$(printf '%5ss  %s' $((SECONDS - t_step)) "$step_name")")
+  t_step=$SECONDS
+}
+step() { end_step; step_name=$1; echo "== $1"; }
+finish() {
+  end_step
+  echo "== step times"
+  printf '%s\n' "${times[@]}"
+  echo "== total $((SECONDS - t_start))s"
+  echo "package: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+  exit
+}
+in_ctr() { docker exec "$name" "$@"; }
+sh_ctr() { docker exec "$name" sh -c "$1"; }
+# wait_for SECONDS COMMAND...: true once the command succeeds, polled every second
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 1
+  done
+}
+cleanup() {
+  if [ "${KEEP_CONTAINER:-0}" = 1 ]; then
+    echo "test-install: container $name kept (docker rm -f $name)" >&2
+  else
+    docker rm -f "$name" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+step "packages"
+if [ "${1:-}" = --no-build ]; then
+  daemon=$(ls -t target/debian/slurm-ha-exporter_*.deb 2>/dev/null | head -n 1)
+  plugin=$(ls -t target/debian/slurm-ha-exporter-plugin_*.deb 2>/dev/null | head -n 1)
+else
+  debs=$(nice -n 19 packaging/build-debs.sh) || { bad "packaging/build-debs.sh"; finish; }
+  daemon=$(sed -n 1p <<<"$debs") plugin=$(sed -n 2p <<<"$debs")
+fi
+[ -f "$daemon" ] && [ -f "$plugin" ] || { bad "no packages in target/debian"; finish; }
+ok "built $(basename "$daemon") $(basename "$plugin")"
+
+step "image"
+docker image inspect "$BASE" >/dev/null 2>&1 || nice -n 19 docker/build-images.sh bookworm \
+  || { bad "base image $BASE"; finish; }
+hash=$({ cat packaging/test/Dockerfile packaging/test/slurm.conf; docker image inspect -f '{{.Id}}' "$BASE"; } \
+  | sha256sum | cut -c1-16)
+image=slurm-ha-exporter/pkgtest:$hash
+if docker image inspect "$image" >/dev/null 2>&1; then
+  ok "image $image (cached)"
+elif nice -n 19 docker build -q --build-arg "BASE=$BASE" -t "$image" packaging/test >/dev/null; then
+  ok "image $image built"
+else
+  bad "docker build packaging/test"; finish
+fi
+
+step "boot"
+# systemd as PID 1. --privileged is refused where Docker itself runs with
+# fewer capabilities (as here), so what systemd needs is added by name:
+# SYS_ADMIN for its mounts and namespaces, SYS_PTRACE to set up
+# PrivateUsers= (writing a sandboxed child's uid_map; a real host's PID 1
+# has every capability), and the cgroup tree.
+docker run -d --name "$name" --hostname pkgtest \
+  --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+  --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
+  "$image" >/dev/null || { bad "docker run"; finish; }
+booted() { state=$(in_ctr systemctl is-system-running 2>/dev/null); [ "$state" = running ]; }
+state=""
+check "systemd booted" wait_for 120 booted
+[ "$state" = running ] || in_ctr systemctl --failed --no-pager
+check "slurmctld and slurmd answer (sinfo: node idle)" \
+  wait_for 60 sh_ctr 'sinfo -h -o %T | grep -qx idle'
+pinned=$(dpkg-deb -f "$plugin" Depends | grep -o 'slurmctld (= [^)]*)')
+have=$(in_ctr dpkg-query -W -f='${Version}' slurmctld)
+check "the container's slurmctld $have is the one the plugin is pinned to: $pinned" \
+  test "$pinned" = "slurmctld (= $have)"
+
+step "install"
+docker cp "$daemon" "$name:/tmp/" && docker cp "$plugin" "$name:/tmp/"
+deb_in=(/tmp/"$(basename "$daemon")" /tmp/"$(basename "$plugin")")
+check "dpkg -i both packages" in_ctr dpkg -i "${deb_in[@]}"
+check "both installed" sh_ctr 'dpkg-query -W -f="\${Status}\n" slurm-ha-exporter slurm-ha-exporter-plugin | grep -c "install ok installed" | grep -qx 2'
+check "unit installed disabled and not started" \
+  sh_ctr '[ "$(systemctl is-enabled slurm-ha-exporter)" = disabled ] && ! systemctl is-active -q slurm-ha-exporter'
+dropin=/etc/systemd/system/slurm-ha-exporter.service.d/user.conf
+check "drop-in: User=slurm, Group=slurm, ReadWritePaths=StateSaveLocation/ha_exporter" \
+  sh_ctr "grep -qx User=slurm $dropin && grep -qx Group=slurm $dropin && grep -qx 'ReadWritePaths=\"/var/lib/slurm/slurmctld/ha_exporter\"' $dropin"
+check "StateSaveLocation/ha_exporter: slurm:slurm 0750" \
+  sh_ctr '[ "$(stat -c "%U:%G %a" /var/lib/slurm/slurmctld/ha_exporter)" = "slurm:slurm 750" ]'
+check "man pages: slurm-ha-exporter(1), the hooks' (8)" \
+  sh_ctr 'man -w slurm-ha-exporter && man -w 8 slurm-ha-exporter-primary-on && man -w 8 slurm-ha-exporter-primary-off'
+check "man page renders without warnings" sh_ctr \
+  'w=$(MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$(man -w slurm-ha-exporter)" 2>&1 >/dev/null); [ -z "$w" ] || { echo "$w"; false; }'
+check "hook scripts in /usr/sbin" \
+  sh_ctr 'test -x /usr/sbin/slurm-ha-exporter-primary-on && test -x /usr/sbin/slurm-ha-exporter-primary-off'
+check "plugin in Debian's PluginDir" sh_ctr \
+  'test -f "$(scontrol show config | sed -n "s/^PluginDir *= *//p" | cut -d: -f1)/job_submit_ha_exporter.so"'
+
+step "start"
+# No slurmdbd here: the accounting collector is turned off in /etc/default.
+sh_ctr 'sed -i "s/^SLURM_HA_EXPORTER_ARGS=.*/SLURM_HA_EXPORTER_ARGS=\"--no-collector.accounting\"/" /etc/default/slurm-ha-exporter'
+check "systemctl enable --now slurm-ha-exporter" in_ctr systemctl enable --now slurm-ha-exporter
+metrics_active() { sh_ctr "curl -sf localhost:$1/metrics | grep -qx 'slurm_exporter_active 1'"; }
+t0=$SECONDS
+if wait_for 60 metrics_active 9101; then
+  ok "/metrics: slurm_exporter_active 1 after $((SECONDS - t0))s"
+else
+  bad "/metrics: no slurm_exporter_active 1 within 60s"
+  in_ctr journalctl -u slurm-ha-exporter --no-pager | tail -n 20
+fi
+check "every collector succeeds" sh_ctr \
+  'm=$(curl -sf localhost:9101/metrics | grep "^slurm_exporter_collector_success") && [ -n "$m" ] && ! echo "$m" | grep -qv " 1$"'
+pid=$(in_ctr systemctl show -p MainPID --value slurm-ha-exporter)
+check "runs as slurm (pid $pid)" sh_ctr "[ \"\$(ps -o user= -p $pid)\" = slurm ]"
+check "no capabilities, no new privileges" sh_ctr \
+  "grep -qx 'CapEff:	0000000000000000' /proc/$pid/status && grep -qx 'NoNewPrivs:	1' /proc/$pid/status"
+check "writes StateSaveLocation/ha_exporter" sh_ctr \
+  "nsenter -t $pid -m touch /var/lib/slurm/slurmctld/ha_exporter/.rw-test && rm /var/lib/slurm/slurmctld/ha_exporter/.rw-test"
+check "cannot write StateSaveLocation itself, nor /etc (read-only file system)" sh_ctr \
+  "nsenter -t $pid -m touch /var/lib/slurm/slurmctld/.ro-test 2>&1 | grep -q 'Read-only file system' && nsenter -t $pid -m touch /etc/.ro-test 2>&1 | grep -q 'Read-only file system'"
+check "hook primary-on, as SlurmUser, writes the role record" sh_ctr \
+  'runuser -u slurm -- /usr/sbin/slurm-ha-exporter-primary-on >/dev/null && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
+
+step "systemd-analyze"
+verify=$(in_ctr systemd-analyze verify slurm-ha-exporter.service 2>&1); rc=$?
+[ -n "$verify" ] && echo "$verify"
+check "systemd-analyze verify: clean" test "$rc" = 0 -a -z "$verify"
+exposure=$(in_ctr systemd-analyze security slurm-ha-exporter.service --no-pager 2>/dev/null \
+  | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+echo "  systemd-analyze security slurm-ha-exporter.service: exposure ${exposure:-?}"
+check "exposure ${exposure:-?} <= $MAX_EXPOSURE" \
+  awk -v e="${exposure:-99}" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e != "" && e + 0 <= m + 0) }'
+
+step "upgrade (the same packages again)"
+check "dpkg -i again" in_ctr dpkg -i "${deb_in[@]}"
+check "the running service was restarted, still enabled" wait_for 30 sh_ctr \
+  "systemctl is-active -q slurm-ha-exporter && [ \"\$(systemctl show -p MainPID --value slurm-ha-exporter)\" != $pid ] && systemctl is-enabled -q slurm-ha-exporter"
+check "/metrics: slurm_exporter_active 1 again" wait_for 60 metrics_active 9101
+
+step "dpkg-reconfigure after a change of StateSaveLocation"
+sh_ctr 'sed -i "s|^SLURM_HA_EXPORTER_ARGS=.*|SLURM_HA_EXPORTER_ARGS=\"--no-collector.accounting --ha.state-save-location=/var/lib/slurm/alt\"|" /etc/default/slurm-ha-exporter'
+check "dpkg-reconfigure slurm-ha-exporter" sh_ctr 'DEBIAN_FRONTEND=noninteractive dpkg-reconfigure slurm-ha-exporter'
+check "drop-in names the new directory, which exists (slurm:slurm 0750)" sh_ctr \
+  "grep -qx 'ReadWritePaths=\"/var/lib/slurm/alt/ha_exporter\"' $dropin && [ \"\$(stat -c '%U:%G %a' /var/lib/slurm/alt/ha_exporter)\" = 'slurm:slurm 750' ]"
+check "/metrics: slurm_exporter_active 1 with it" wait_for 60 metrics_active 9101
+sh_ctr 'sed -i "s|^SLURM_HA_EXPORTER_ARGS=.*|SLURM_HA_EXPORTER_ARGS=\"--no-collector.accounting\"|" /etc/default/slurm-ha-exporter && DEBIAN_FRONTEND=noninteractive dpkg-reconfigure slurm-ha-exporter'
+
+step "plugin in slurmctld"
+sh_ctr 'echo JobSubmitPlugins=ha_exporter >>/etc/slurm/slurm.conf && echo --web.listen-address=:9102 >/etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
+if wait_for 60 metrics_active 9102; then
+  ok "slurmctld loaded the packaged plugin: :9102 says slurm_exporter_active 1"
+else
+  bad "plugin: no slurm_exporter_active 1 on :9102 within 60s"
+  in_ctr journalctl -u slurmctld --no-pager | tail -n 20
+fi
+sh_ctr 'sed -i /^JobSubmitPlugins=ha_exporter/d /etc/slurm/slurm.conf && rm /etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
+
+step "remove and purge"
+check "dpkg -r both" in_ctr dpkg -r slurm-ha-exporter-plugin slurm-ha-exporter
+check "service stopped on removal" sh_ctr '! systemctl is-active -q slurm-ha-exporter && ! pgrep -x slurm-ha-export'
+# (The plugin package has no conffiles: removed is already purged.)
+check "dpkg --purge slurm-ha-exporter" in_ctr dpkg --purge slurm-ha-exporter
+check "StateSaveLocation/ha_exporter kept, with the role record" \
+  sh_ctr 'test -d /var/lib/slurm/slurmctld/ha_exporter && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
+check "the package's files are gone (binary, unit, drop-in, /etc/default, plugin)" sh_ctr \
+  '! ls /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so 2>/dev/null'
+check "slurmctld still runs" in_ctr systemctl is-active -q slurmctld
+
+finish
