@@ -26,10 +26,41 @@ CLOUD=${EMBED_CLOUD_NODES:-0}
 CLUSTER=embedded
 HOST=$(hostname -s)
 export SLURM_CONF=$DIR/slurm.conf
+# Its own database user: a host that ran slurmdbd has a user `slurm` with
+# another password, which must be left alone.
+DB_USER=slurm_embedded
 DB_PASS=embedded-slurmdb
 
 log() { echo "embedded-slurm: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# Polls "$@" until it succeeds; stops at once with the daemon's error when
+# DAEMON (its pid file's name) has died or logged a fatal error since
+# FROM (a byte offset in LOG), so a daemon that cannot start is reported
+# in its own words instead of by a timeout.
+wait_daemon() {
+  local daemon=$1 log=$2 from=$3 deadline=$4; shift 4
+  local end=$((SECONDS + deadline)) started=$SECONDS
+  news() { tail -c +"$((from + 1))" "$log" 2>/dev/null; }
+  until "$@" >/dev/null 2>&1; do
+    if { [ $((SECONDS - started)) -ge 3 ] && ! alive "$daemon"; } ||
+      news | grep -qE 'fatal|Access denied'; then
+      log "$daemon did not start; from $log:"
+      news | grep -E 'error|fatal' | tail -n 5 >&2 || true
+      stop_daemon "$daemon"
+      exit 1
+    fi
+    if [ $SECONDS -ge $end ]; then
+      log "timed out after ${deadline}s waiting for $daemon; from $log:"
+      news | tail -n 5 >&2
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+# Bytes in a log so far (where this start's lines begin).
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 # Polls "$@" until it succeeds or DEADLINE seconds pass.
 wait_for() {
@@ -156,7 +187,7 @@ DebugLevel=info
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
 StoragePort=3306
-StorageUser=slurm
+StorageUser=$DB_USER
 StoragePass=$DB_PASS
 StorageLoc=slurm_embedded
 CONF
@@ -190,18 +221,22 @@ start_mariadb() {
   # slurmdbd exits. A later start, with the database there, is fine.
   mysql -uroot <<SQL
 CREATE DATABASE IF NOT EXISTS slurm_embedded;
-CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
-CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-GRANT ALL ON slurm_embedded.* TO 'slurm'@'localhost';
-GRANT ALL ON slurm_embedded.* TO 'slurm'@'127.0.0.1';
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+GRANT ALL ON slurm_embedded.* TO '$DB_USER'@'localhost';
+GRANT ALL ON slurm_embedded.* TO '$DB_USER'@'127.0.0.1';
 SQL
 }
 
 start_dbd() {
   alive slurmdbd && sacctmgr -n show cluster >/dev/null 2>&1 && return
   # slurmdbd has no -f: it reads slurmdbd.conf next to $SLURM_CONF.
+  local log=$DIR/log/slurmdbd.log from
+  from=$(log_size "$log")
   slurmdbd
-  wait_for slurmdbd 60 sacctmgr -n show cluster
+  wait_daemon slurmdbd "$log" "$from" 60 sacctmgr -n show cluster
   sacctmgr -n show cluster format=cluster | grep -qw "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >/dev/null
 }
 
@@ -211,9 +246,11 @@ start_ctld() {
     stop_daemon slurmctld
   fi
   alive slurmctld && scontrol ping 2>/dev/null | grep -q UP && return
+  local log=$DIR/log/slurmctld.log from
+  from=$(log_size "$log")
   slurmctld -f "$DIR/slurm.conf"
-  wait_for slurmctld 60 bash -c 'scontrol ping | grep -q "is UP"'
-  alive slurmctld || die "slurmctld did not stay up (another Slurm on port 6817? see $DIR/log/slurmctld.log)"
+  wait_daemon slurmctld "$log" "$from" 60 bash -c 'scontrol ping | grep -q "is UP"'
+  alive slurmctld || die "slurmctld did not stay up (another Slurm on port 6817? see $log)"
 }
 
 start_slurmds() {
