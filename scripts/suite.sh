@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and tests the exporter for the Slurm release of a Debian suite
-# other than the host's: trixie (24.11) or forky (26.05).
+# other than the host's: trixie (24.11) or forky (26.05), or for a Slurm
+# built from SchedMD's source: src-RELEASE (e.g. src-25.11.5, src-23.11.11;
+# the image is made by docker/build-images.sh from shared/slurm-src).
 #
 #   scripts/suite.sh SUITE build      build daemon, plugin and tests inside
 #                                     slurm-ha-exporter/dev:SUITE (target/SUITE)
@@ -23,7 +25,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 SUITE=${1:?usage: scripts/suite.sh SUITE build|single|ha|all|shell|run}
 what=${2:-all}
 shift 2 || shift $#
-case "$SUITE" in bookworm|trixie|forky) ;; *) echo "suite: unknown suite $SUITE" >&2; exit 2 ;; esac
+case "$SUITE" in bookworm|trixie|forky|src-[0-9]*) ;; *) echo "suite: unknown suite $SUITE" >&2; exit 2 ;; esac
 target=$here/target/$SUITE
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
@@ -35,7 +37,8 @@ in_container() {
   [ -t 0 ] && tty=(-it)
   local mounts=(-v "$here:$here" -v "$cargo_home:$cargo_home" -v "$rustup_home:$rustup_home:ro")
   [ -n "$nextest" ] && mounts+=(-v "$nextest:/usr/local/bin/cargo-nextest:ro")
-  docker run --rm "${tty[@]}" --hostname "suite-$SUITE" "${mounts[@]}" -w "$here" \
+  # No dots in the host name (src-25.11.5): `hostname -s` would cut it.
+  docker run --rm "${tty[@]}" --hostname "suite-${SUITE//./-}" "${mounts[@]}" -w "$here" \
     -e CARGO_HOME="$cargo_home" -e RUSTUP_HOME="$rustup_home" \
     -e PATH="$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     -e CARGO_TARGET_DIR="$target" -e EMBED_DIR="$here/.embedded-$SUITE" \
@@ -75,7 +78,7 @@ ha() {
     SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true
     SUITE=$SUITE EXPORTER_MODE=$mode EXPORTER_BIN=$target/debug/slurm-ha-exporter \
       EXPORTER_PLUGIN=$target/debug/libjob_submit_ha_exporter.so \
-      cargo nextest run --no-fail-fast --test ha_cluster -E "$filter" || rc=1
+      cargo nextest run --no-fail-fast --no-tests=fail --test ha_cluster -E "$filter" || rc=1
     log "HA scenarios in $mode mode took $((SECONDS - t0))s"
   done
   [ "${KEEP_CLUSTER:-0}" = 1 ] || SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true

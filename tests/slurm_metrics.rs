@@ -1,10 +1,10 @@
 //! Our numbers against Slurm's own exporter (metrics/openmetrics, Slurm
 //! 25.11+, served by slurmctld on its port), on one cluster state.
 //!
-//! Runs where the embedded slurmctld serves /metrics/jobs (scripts/
-//! embedded-slurm.sh enables the plugin wherever it is installed: 26.05 in
-//! the forky container of scripts/suite.sh); on older Slurm it says so and
-//! returns. Every quantity both exporters report is compared; where Slurm's
+//! Selected by scripts/single-host-tests.sh where Slurm is 25.11 or later
+//! (scripts/embedded-slurm.sh enables metrics/openmetrics wherever it is
+//! installed); there, a slurmctld that serves no /metrics/jobs fails the
+//! test. Every quantity both exporters report is compared; where Slurm's
 //! figure is known to be wrong (docs/slurm-metrics.md) the comparison says
 //! how, so a fix on either side makes this test fail and be revisited.
 
@@ -240,13 +240,13 @@ fn pairs(ours: &BTreeMap<String, f64>, theirs: &BTreeMap<String, f64>) -> Vec<(S
 #[test]
 fn every_quantity_both_report_agrees_with_slurms_own_exporter() {
     let _c = cluster();
-    let Some(_) = slurms() else {
-        eprintln!(
-            "slurmctld ({}) serves no /metrics/jobs: Slurm's exporter needs 25.11+ with metrics/openmetrics; nothing to compare",
-            sh("slurmctld", &["-V"]).trim()
-        );
-        return;
-    };
+    // Selected only where Slurm has its exporter (scripts/single-host-tests.sh:
+    // 25.11 and later): not serving it there is a failure, not a skip.
+    assert!(
+        slurms().is_some(),
+        "slurmctld ({}) serves no /metrics/jobs: MetricsType=metrics/openmetrics missing from the embedded cluster?",
+        sh("slurmctld", &["-V"]).trim()
+    );
     // A state with something in every column: jobs running on two nodes
     // (one full, one in part; CPUs and memory allocated), one held job,
     // one node drained; ghost1 (no slurmd) is down or unknown.
