@@ -9,29 +9,87 @@
 #    compilers and test tools, to build and test the exporter for that
 #    suite's Slurm; see scripts/suite.sh).
 # Docker's layer cache makes a rebuild with nothing changed take seconds.
-#   docker/build-images.sh [--dev] [bookworm|trixie|forky]
+#
+# SUITE src-RELEASE (e.g. src-25.11.5) is Slurm built from SchedMD's source
+# tarball slurm-RELEASE.tar.xz in $SLURM_SRC_DIR (default: shared/slurm-src
+# beside the repository), by docker/slurm-src/Dockerfile on a Debian base.
+# The image is tagged slurm-ha-exporter/slurm:src-RELEASE-HASH, HASH covering
+# the tarball, that Dockerfile and the entrypoint, and reused while one with
+# that tag exists (the build takes many minutes; JOBS, default 2, make jobs);
+# slurm-ha-exporter/slurm:src-RELEASE names the latest. The dev image is
+# docker/dev/Dockerfile on top of it, tagged the same way.
+#   docker/build-images.sh [--dev] [bookworm|trixie|forky|src-RELEASE]
 set -euo pipefail
 DEV=0
 [ "${1:-}" = --dev ] && { DEV=1; shift; }
 SUITE=${1:-${SUITE:-bookworm}}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
+log() { echo "build-images: $*" >&2; }
+scratch=()
+trap 'rm -rf "${scratch[@]}"' EXIT
 
-if ! docker image inspect "debian:$SUITE" >/dev/null 2>&1; then
+# debian:SUITE, made here when it is not present.
+base_image() {
+  local suite=$1 root script=""
+  docker image inspect "debian:$suite" >/dev/null 2>&1 && return
   command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
-  root=$(mktemp -d /tmp/rootfs-"$SUITE".XXXXXX)
-  trap 'rm -rf "$root"' EXIT
+  root=$(mktemp -d /tmp/rootfs-"$suite".XXXXXX)
+  scratch+=("$root")
   # forky (and other suites newer than this debootstrap) use the sid script.
-  script=""
-  [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || script=/usr/share/debootstrap/scripts/sid
-  echo "build-images: debootstrap $SUITE (no debian:$SUITE image here)" >&2
-  debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" $script >/dev/null
-  echo "deb $MIRROR $SUITE main" >"$root/etc/apt/sources.list"
-  tar -C "$root" -c . | docker import - "debian:$SUITE" >/dev/null
-fi
+  [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=/usr/share/debootstrap/scripts/sid
+  log "debootstrap $suite (no debian:$suite image here)"
+  debootstrap --variant=minbase "$suite" "$root" "$MIRROR" $script >/dev/null
+  echo "deb $MIRROR $suite main" >"$root/etc/apt/sources.list"
+  tar -C "$root" -c . | docker import - "debian:$suite" >/dev/null
+}
+
+# slurm-ha-exporter/slurm:src-RELEASE(-HASH) and, with --dev, the dev image.
+from_source() {
+  local release=$1 src_dir tarball dockerfile=$here/slurm-src/Dockerfile hash tag ctx t0 out
+  src_dir=${SLURM_SRC_DIR:-$(cd "$here/../.." && pwd)/shared/slurm-src}
+  tarball=$src_dir/slurm-$release.tar.xz
+  [ -f "$tarball" ] || { log "no $tarball (set SLURM_SRC_DIR)"; exit 1; }
+  hash=$({ sha256sum <"$tarball" | cut -d' ' -f1; cat "$dockerfile" "$here/slurm/entrypoint.sh"; } |
+    sha256sum | cut -c1-12)
+  tag=slurm-ha-exporter/slurm:src-$release-$hash
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    log "$tag present (reused)"
+  else
+    base_image "$(sed -n 's/^ARG BASE=debian://p' "$dockerfile")"
+    ctx=$(mktemp -d /tmp/slurm-src-ctx.XXXXXX)
+    scratch+=("$ctx")
+    cp "$dockerfile" "$here/slurm/entrypoint.sh" "$ctx/"
+    cp "$tarball" "$ctx/slurm.tar.xz"
+    log "building Slurm $release from source (many minutes)"
+    t0=$SECONDS
+    out=$ctx.log
+    scratch+=("$out")
+    docker build --build-arg "JOBS=${JOBS:-2}" -t "$tag" "$ctx" >"$out" 2>&1 ||
+      { tail -n 60 "$out" >&2; log "building $tag failed"; exit 1; }
+    log "$tag built in $((SECONDS - t0))s"
+  fi
+  docker tag "$tag" "slurm-ha-exporter/slurm:src-$release"
+  log "slurm-ha-exporter/slurm:src-$release ready"
+  [ $DEV = 1 ] || return 0
+  local devtag
+  devtag=slurm-ha-exporter/dev:src-$release-$({ echo "$hash"; cat "$here/dev/Dockerfile"; } | sha256sum | cut -c1-12)
+  if docker image inspect "$devtag" >/dev/null 2>&1; then
+    log "$devtag present (reused)"
+  else
+    docker build -q --build-arg "SUITE=src-$release-$hash" -t "$devtag" "$here/dev" >/dev/null
+  fi
+  docker tag "$devtag" "slurm-ha-exporter/dev:src-$release"
+  log "slurm-ha-exporter/dev:src-$release ready"
+}
+
+case "$SUITE" in
+  src-*) from_source "${SUITE#src-}"; exit 0 ;;
+esac
+base_image "$SUITE"
 docker build -q --build-arg "SUITE=$SUITE" -t "slurm-ha-exporter/slurm:$SUITE" "$here/slurm" >/dev/null
-echo "build-images: slurm-ha-exporter/slurm:$SUITE ready" >&2
+log "slurm-ha-exporter/slurm:$SUITE ready"
 if [ $DEV = 1 ]; then
   docker build -q --build-arg "SUITE=$SUITE" -t "slurm-ha-exporter/dev:$SUITE" "$here/dev" >/dev/null
-  echo "build-images: slurm-ha-exporter/dev:$SUITE ready" >&2
+  log "slurm-ha-exporter/dev:$SUITE ready"
 fi

@@ -30,7 +30,7 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-slurmha}
 export CLUSTER_DIR=${CLUSTER_DIR:-$repo/.cluster/$SUITE}
 export EXPORTER_DIR=$CLUSTER_DIR/exporter
 # Short intervals so tests see changes quickly (the defaults are 5-60 s).
-export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --collector.jobs.interval=5s --collector.accounting.interval=5s}
+export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --collector.jobs.interval=5s --collector.accounting.interval=5s --collector.nodes.interval=5s --collector.reservations.interval=5s --collector.licenses.interval=5s --log.level=debug}
 export EXPORTER_MODE=${EXPORTER_MODE:-daemon}
 case "$EXPORTER_MODE" in daemon|plugin) ;; *) echo "cluster: EXPORTER_MODE must be daemon or plugin" >&2; exit 2 ;; esac
 compose() { docker-compose -f "$here/compose.yml" "$@"; }
@@ -50,9 +50,10 @@ cid() { echo "${COMPOSE_PROJECT_NAME}_$1_1"; }
 
 prepare() {
   mkdir -p "$CLUSTER_DIR" "$EXPORTER_DIR"
-  cp "$here/etc/slurm.conf" "$here/etc/slurmdbd.conf" "$here/etc/prometheus.yml" "$CLUSTER_DIR/"
+  cp "$here/etc/slurm.conf" "$here/etc/gres.conf" "$here/etc/slurmdbd.conf" "$here/etc/prometheus.yml" \
+    "$repo/contrib/prometheus/slurm-ha-exporter.rules.yml" "$CLUSTER_DIR/"
   [ -s "$CLUSTER_DIR/munge.key" ] || dd if=/dev/urandom of="$CLUSTER_DIR/munge.key" bs=1024 count=1 2>/dev/null
-  chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR/prometheus.yml"
+  chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR"/*.yml
   local bin=${EXPORTER_BIN:-} so=${EXPORTER_PLUGIN:-}
   if [ -z "$bin" ] || { [ "$EXPORTER_MODE" = plugin ] && [ -z "$so" ]; }; then
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml" \

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test:
+# 0. contrib/check.sh: the Prometheus rules (promtool) and dashboards;
 # 1. unit tests and tests against a real single-host Slurm (started here:
-#    munge, MariaDB, slurmdbd, slurmctld, three slurmd);
+#    munge, MariaDB, slurmdbd, slurmctld, three slurmd); then the Debian
+#    packages, installed and started under systemd in a container
+#    (packaging/test-install.sh);
 # 2. scenarios on the Docker HA cluster (images built here from Debian
 #    packages; the cluster is removed afterwards unless KEEP_CLUSTER=1),
 #    with the exporter as a daemon, then as the plugin inside slurmctld;
@@ -23,8 +26,14 @@ cleanup() {
 }
 trap cleanup EXIT
 failed=()
-run() { cargo nextest run --no-fail-fast "$@"; }
+run() { cargo nextest run --no-fail-fast --no-tests=fail "$@"; }
+t0=$SECONDS
+contrib/check.sh || failed+=("contrib (rules, dashboards)")
+echo "test: contrib checks took $((SECONDS - t0))s" >&2
 scripts/single-host-tests.sh "$@" || failed+=("single-host (bookworm)")
+t0=$SECONDS
+packaging/test-install.sh || failed+=("packages and systemd unit (bookworm)")
+echo "test: packages and systemd unit took $((SECONDS - t0))s" >&2
 t1=$SECONDS
 run -E 'binary(ha_cluster)' "$@" || failed+=("HA daemon mode (bookworm)")
 echo "test: Docker HA cluster tests took $((SECONDS - t1))s (images and cluster included)" >&2

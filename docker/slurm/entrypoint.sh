@@ -5,7 +5,7 @@
 set -euo pipefail
 role=${1:?role}
 mkdir -p /etc/slurm
-cp /cluster/slurm.conf /etc/slurm/slurm.conf
+cp /cluster/slurm.conf /cluster/gres.conf /etc/slurm/
 # The plugin reads ha_exporter.conf next to slurm.conf.
 if [ -f /cluster/ha_exporter.conf ]; then
   cp /cluster/ha_exporter.conf /etc/slurm/ha_exporter.conf
