@@ -10,7 +10,8 @@
 #    with the exporter as a daemon, then as the plugin inside slurmctld;
 # 3. the same for Slurm 24.11 (trixie) and 26.05 (forky), built inside
 #    containers of those suites (scripts/suite.sh): the single-host tests,
-#    and the steady-state, kill -9 and failback scenario in both modes.
+#    the packages, and the steady-state, kill -9 and failback scenario in
+#    both modes.
 #    TEST_SUITES="" skips them; TEST_SUITES=forky runs one.
 # Extra arguments go to the bookworm test runs (e.g. a filter).
 # Every part runs even when an earlier one failed; the exit status says
@@ -51,6 +52,9 @@ for suite in ${TEST_SUITES-trixie forky}; do
   t3=$SECONDS
   if scripts/suite.sh "$suite" build; then
     scripts/suite.sh "$suite" single || failed+=("single-host ($suite)")
+    t4=$SECONDS
+    SUITE=$suite packaging/test-install.sh || failed+=("packages and systemd unit ($suite)")
+    echo "test: packages and systemd unit ($suite) took $((SECONDS - t4))s" >&2
     scripts/suite.sh "$suite" ha || failed+=("HA ($suite)")
   else
     failed+=("build ($suite)")
