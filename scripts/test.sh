@@ -52,6 +52,8 @@ for suite in ${TEST_SUITES-trixie forky}; do
   t3=$SECONDS
   if scripts/suite.sh "$suite" build; then
     scripts/suite.sh "$suite" single || failed+=("single-host ($suite)")
+    # The rules under this suite's Prometheus too (its image exists now).
+    PROMTOOL_IMAGES=slurm-ha-exporter/slurm:$suite contrib/check.sh || failed+=("contrib rules ($suite's Prometheus)")
     t4=$SECONDS
     SUITE=$suite packaging/test-install.sh || failed+=("packages and systemd unit ($suite)")
     echo "test: packages and systemd unit ($suite) took $((SECONDS - t4))s" >&2
