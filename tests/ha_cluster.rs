@@ -277,10 +277,34 @@ fn slurm_fails_over_to_the_backup_and_back_without_losing_jobs() {
         || in_control() == Some(0),
     );
     eprintln!("failback after restarting ctl1's slurmctld: {failback:?}");
-    wait_until("both controllers up again", Duration::from_secs(60), || {
+    let both_up = || {
         let (ok, out) = cluster(&["exec", "ctl1", "scontrol", "ping"]);
         ok && out.contains("ctl1 is UP") && out.contains("ctl2 is UP")
-    });
+    };
+    let t0 = Instant::now();
+    while !both_up() && t0.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if !both_up() {
+        // Seen once on 22.05 (docs/slurm-bugs.md): a backup that answered
+        // REQUEST_CONTROL only after its timeout ("Old state possible")
+        // stayed in its shutdown, listening no more, for over a minute.
+        // Only with that line is it this Slurm behaviour; the bed must
+        // then come back whole once ctl2's slurmctld is restarted.
+        let (_, log) = cluster(&["exec", "ctl2", "cat", "/var/log/slurm/slurmctld.log"]);
+        assert!(
+            log.contains("Old state possible"),
+            "ctl2's slurmctld not back as backup 90 s after the failback, without the known late relinquish"
+        );
+        eprintln!("failback: ctl2's slurmctld stuck after a late relinquish (\"Old state possible\"); restarting it");
+        cluster(&["kill-ctld", "ctl2"]);
+        ok(&["start-ctld", "ctl2"]);
+        wait_until(
+            "both controllers up again",
+            Duration::from_secs(60),
+            both_up,
+        );
+    }
     let (_, out) = cluster(&[
         "exec",
         "ctl1",
