@@ -15,7 +15,8 @@
 # beside the repository), by docker/slurm-src/Dockerfile on a Debian base.
 # The image is tagged slurm-ha-exporter/slurm:src-RELEASE-HASH, HASH covering
 # the tarball, that Dockerfile and the entrypoint, and reused while one with
-# that tag exists (the build takes many minutes; JOBS, default 2, make jobs);
+# that tag exists (the build takes minutes; JOBS, default 2, make jobs;
+# NO_CACHE=1 builds every layer anew, to time a build from nothing);
 # slurm-ha-exporter/slurm:src-RELEASE names the latest. The dev image is
 # docker/dev/Dockerfile on top of it, tagged the same way.
 #   docker/build-images.sh [--dev] [bookworm|trixie|forky|src-RELEASE]
@@ -61,11 +62,13 @@ from_source() {
     scratch+=("$ctx")
     cp "$dockerfile" "$here/slurm/entrypoint.sh" "$ctx/"
     cp "$tarball" "$ctx/slurm.tar.xz"
-    log "building Slurm $release from source (many minutes)"
+    log "building Slurm $release from source (minutes)"
     t0=$SECONDS
     out=$ctx.log
     scratch+=("$out")
-    docker build --build-arg "JOBS=${JOBS:-2}" -t "$tag" "$ctx" >"$out" 2>&1 ||
+    local flags=()
+    [ "${NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
+    docker build "${flags[@]}" --build-arg "JOBS=${JOBS:-2}" -t "$tag" "$ctx" >"$out" 2>&1 ||
       { tail -n 60 "$out" >&2; log "building $tag failed"; exit 1; }
     log "$tag built in $((SECONDS - t0))s"
   fi

@@ -140,12 +140,16 @@ CONF
   # Slurm 25.11+ can serve its own metrics on slurmctld's port
   # (/metrics/jobs, /nodes, /partitions, /scheduler): on where that plugin
   # is installed, for the cross-check test and the benchmark against it.
-  # ignore_private_data: readable without authentication, like our exporter.
+  # ignore_private_data: readable without authentication, like our exporter
+  # (26.05+; 25.11 knows no MetricsParameters and refuses the whole file,
+  # and serves without authentication unless PrivateData is set).
   if [ -e "$sysdir/metrics_openmetrics.so" ]; then
-    cat >>"$new" <<CONF
-MetricsType=metrics/openmetrics
-MetricsParameters=ignore_private_data
-CONF
+    echo MetricsType=metrics/openmetrics >>"$new"
+    local release
+    release=$(slurmctld -V | awk '{print $2}')
+    if [ "$(printf '%s\n' 26.05 "$release" | sort -V | head -n1)" = 26.05 ]; then
+      echo MetricsParameters=ignore_private_data >>"$new"
+    fi
   fi
   if [ -n "$PLUGIN" ]; then
     [ -f "$PLUGIN" ] || die "EMBED_PLUGIN=$PLUGIN does not exist (cargo build -p slurm-ha-exporter-plugin)"

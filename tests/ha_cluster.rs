@@ -356,7 +356,7 @@ fn active(ctl: &str) -> Option<bool> {
 /// Exit code that marks this test process's jobs: counters and sacct are
 /// compared on jobs with this code only, so jobs of earlier scenarios that
 /// finish or reach slurmdbd late cannot blur the comparison.
-/// Below 128, where sacct before 26.05 prints exit codes differently
+/// Below 128, where sacct before 25.11 prints exit codes differently
 /// (single_host covers that rule).
 fn tag() -> u32 {
     20 + std::process::id() % 100

@@ -417,7 +417,7 @@ fn finished_jobs_are_counted_like_sacct() {
     // Exit codes no other test (or earlier run) uses mark this test's jobs
     // (20..=121 as sacct prints them; plugin_slurmctld uses 13).
     let code = 20 + std::process::id() % 100;
-    // The batch jobs exit with 128 or more: sacct before 26.05 prints that
+    // The batch jobs exit with 128 or more: sacct before 25.11 prints that
     // minus 128, and the label must read the same.
     let (c1, c2) = (format!("exit {code}"), format!("exit {}", code + 130));
     for _ in 0..4 {
@@ -510,7 +510,7 @@ fn finished_jobs_are_counted_like_sacct() {
             "failed".to_string(),
             format!(
                 "{}:0",
-                if cfg!(slurm_ge_26_05) {
+                if cfg!(slurm_ge_25_11) {
                     code + 130
                 } else {
                     code + 2

@@ -35,11 +35,12 @@ pub struct FinishedJob {
     pub end_time: i64,
 }
 
-/// sacct before 26.05 prints an exit status of 128 or more as status - 128
-/// (a guess that the shell reported a signal that way; removed in 26.05).
+/// sacct before 25.11 prints an exit status of 128 or more as status - 128
+/// (a guess that the shell reported a signal that way; removed in 25.11.0,
+/// "Don't subtract 128 from sacct returned exit codes" in its changelog).
 /// The label follows the sacct of the Slurm we are built for, so it reads
 /// as it did in the CycleCloud exporter, which parsed sacct.
-const SACCT_SUBTRACTS_128: bool = !cfg!(slurm_ge_26_05);
+const SACCT_SUBTRACTS_128: bool = !cfg!(slurm_ge_25_11);
 
 /// Formats a wait(2) status the way sacct's ExitCode column does.
 pub fn format_exit_code(status: u32) -> String {
@@ -190,7 +191,7 @@ mod tests {
             assert_eq!(format_exit_code_as(9, old), "0:9");
             assert_eq!(format_exit_code_as(127 << 8, old), "127:0");
         }
-        // `exit 137`: sacct up to 25.05 prints 9:0, 26.05 prints 137:0.
+        // `exit 137`: sacct up to 25.05 prints 9:0, 25.11 and later 137:0.
         assert_eq!(format_exit_code_as(137 << 8, true), "9:0");
         assert_eq!(format_exit_code_as(137 << 8, false), "137:0");
     }

@@ -128,7 +128,12 @@ impl<'a> Partition<'a> {
         }
     }
     pub fn is_default(&self) -> bool {
-        // `flags` widened from u16 to u32 in 24.05; the cast covers both.
-        (self.raw.flags as u32) & ffi::PART_FLAG_DEFAULT != 0
+        // `flags` widened from u16 to u32 in 24.05 (a cast to u32 would be
+        // clippy's unnecessary_cast there).
+        #[cfg(slurm_ge_24_05)]
+        let flags = self.raw.flags;
+        #[cfg(not(slurm_ge_24_05))]
+        let flags = u32::from(self.raw.flags);
+        flags & ffi::PART_FLAG_DEFAULT != 0
     }
 }

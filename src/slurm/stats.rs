@@ -16,7 +16,7 @@ pub struct SchedulerStats {
 
     pub schedule_cycle_max: u32,
     pub schedule_cycle_last: u32,
-    /// u32 up to 25.11 (wraps after ~71 min of cycles in microseconds), u64 from 26.05.
+    /// u32 up to 25.05 (wraps after ~71 min of cycles in microseconds), u64 from 25.11.
     pub schedule_cycle_sum: u64,
     pub schedule_cycle_counter: u32,
     pub schedule_cycle_depth: u32,
@@ -117,6 +117,9 @@ unsafe fn copy(r: &ffi::stats_info_response_msg_t) -> SchedulerStats {
         gettimeofday_latency: r.gettimeofday_latency,
         schedule_cycle_max: r.schedule_cycle_max,
         schedule_cycle_last: r.schedule_cycle_last,
+        #[cfg(slurm_ge_25_11)]
+        schedule_cycle_sum: r.schedule_cycle_sum,
+        #[cfg(not(slurm_ge_25_11))]
         schedule_cycle_sum: u64::from(r.schedule_cycle_sum),
         schedule_cycle_counter: r.schedule_cycle_counter,
         schedule_cycle_depth: r.schedule_cycle_depth,
