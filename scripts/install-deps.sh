@@ -2,12 +2,13 @@
 # Installs what building, running and testing need, from Debian's packages:
 # Slurm's headers and daemons, munge, MariaDB (for slurmdbd), clang (for
 # bindgen), Prometheus (promtool and the server) and Python's Prometheus
-# client (a strict OpenMetrics parser for the tests). Idempotent.
+# client (a strict OpenMetrics parser for the tests), dpkg-dev (the
+# packages' library dependencies). Idempotent.
 set -euo pipefail
 
 PKGS=(libslurm-dev libclang-dev clang slurmctld slurmd slurmdbd slurm-client munge
       mariadb-server prometheus python3-prometheus-client curl procps
-      debootstrap docker-compose)
+      debootstrap docker-compose dpkg-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
