@@ -499,8 +499,12 @@ fn diff(
 fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
     let _scenario = scenario();
     // 1. Steady state: ctl1's exporter is active, ctl2's is standby without cluster families.
+    // Standby decided, not only "not active": an exporter that has just
+    // started answers role="unknown" (active 0) until its first decision.
     wait_until("ctl1 active, ctl2 standby", Duration::from_secs(60), || {
-        active("ctl1") == Some(true) && active("ctl2") == Some(false)
+        active("ctl1") == Some(true)
+            && scrape("ctl2")
+                .is_some_and(|t| t.contains("slurm_exporter_role_info{role=\"standby\""))
     });
     let standby = scrape("ctl2").unwrap();
     assert!(
