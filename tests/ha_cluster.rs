@@ -871,12 +871,23 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
             }
         }
     }
+    // A panel on the time since an event has no data while the event has
+    // not happened: no backfill cycle yet on a controller that just took
+    // over (seen on 24.11). Allowed only when Prometheus shows exactly that.
+    let no_backfill_yet = prom_sum(&format!(
+        "max(max_over_time(slurm_backfill_last_cycle_timestamp_seconds{{cluster=\"hacluster\"}}[{range}s]))"
+    )) == Some(0.0);
     for ((dash, title), data) in &panels {
-        if !data {
-            failures.push(format!(
-                "{dash} / {title}: no query of the panel returned data"
-            ));
+        if *data {
+            continue;
         }
+        if title == "Time since last backfill cycle" && no_backfill_yet {
+            eprintln!("{dash} / {title}: no data, right: no backfill cycle in the window");
+            continue;
+        }
+        failures.push(format!(
+            "{dash} / {title}: no query of the panel returned data"
+        ));
     }
     assert!(
         finished_panels > 0,
