@@ -38,8 +38,12 @@ echo "test: packages and systemd unit took $((SECONDS - t0))s" >&2
 t1=$SECONDS
 # Not here, for CI's 90 minutes (README, What CI does not run): the scenario
 # that proves the bed alone (the exporter plays no part in it).
-run -E 'binary(ha_cluster) & not test(slurm_fails_over_to_the_backup_and_back_without_losing_jobs)' "$@" \
+# The quick failback runs last: Slurm loses jobs in it and hands their ids
+# out again, and a node still running a lost job is drained ("Duplicate
+# jobid"), which once broke the next scenario (docs/slurm-bugs.md).
+run -E 'binary(ha_cluster) & not test(slurm_fails_over_to_the_backup_and_back_without_losing_jobs) & not test(a_quick_failback)' "$@" \
   || failed+=("HA daemon mode (bookworm)")
+run -E 'binary(ha_cluster) & test(a_quick_failback)' "$@" || failed+=("HA daemon mode, quick failback (bookworm)")
 echo "test: Docker HA cluster tests took $((SECONDS - t1))s (images and cluster included)" >&2
 # The scenarios that apply with the exporter inside slurmctld (the plugin,
 # no daemon): steady state, kill -9, failback, hung primary, cut-off
