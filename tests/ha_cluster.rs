@@ -444,8 +444,22 @@ fn all_finished(text: &str) -> Option<f64> {
 /// Every slurmdbd record (allocations, also those sharing a job id) since
 /// `since` until now, as `sacct -P` prints them with `args`.
 fn sacct_rows(ctl: &str, since: &str, args: &[&str]) -> String {
+    // Times in epoch seconds, as the exporters' debug lines print them.
     let mut all = vec![
-        "exec", ctl, "sacct", "-a", "-X", "-D", "-n", "-P", "-S", since, "-E", "now",
+        "exec",
+        ctl,
+        "env",
+        "SLURM_TIME_FORMAT=%s",
+        "sacct",
+        "-a",
+        "-X",
+        "-D",
+        "-n",
+        "-P",
+        "-S",
+        since,
+        "-E",
+        "now",
     ];
     all.extend_from_slice(args);
     cluster(&all).1
@@ -1396,24 +1410,11 @@ const TERMINAL: [&str; 9] = [
 /// seconds), and the rows seen half updated: terminal, with a start after
 /// their end (a rerun's start beside the old end and state).
 fn sacct_endings(since: &str, ids: &[String]) -> (Endings, std::collections::BTreeSet<u64>) {
-    let (_, rows) = cluster(&[
-        "exec",
+    let rows = sacct_rows(
         "ctl2",
-        "env",
-        "SLURM_TIME_FORMAT=%s",
-        "sacct",
-        "-a",
-        "-X",
-        "-D",
-        "-n",
-        "-P",
-        "-S",
         since,
-        "-E",
-        "now",
-        "-o",
-        "jobid,dbindex,partition,state,exitcode,start,end",
-    ]);
+        &["-o", "jobid,dbindex,partition,state,exitcode,start,end"],
+    );
     let (mut endings, mut half) = (Endings::new(), std::collections::BTreeSet::new());
     for l in rows.lines() {
         let f: Vec<&str> = l.split('|').collect();
