@@ -285,16 +285,22 @@ impl Engine {
         self.sources.begin_cycle();
         self.cycles += 1;
         for i in 0..self.slots.len() {
-            if self.check_role() {
+            let changed = self.check_role();
+            if !self.active() {
+                if changed {
+                    if let Some(p) = published {
+                        self.publish(p);
+                    }
+                }
+                break;
+            }
+            // Before any publish of this role: the first active snapshot
+            // already carries what the state file holds.
+            self.start_from_durable_state();
+            if changed {
                 if let Some(p) = published {
                     self.publish(p);
                 }
-            }
-            if !self.active() {
-                break;
-            }
-            if i == 0 {
-                self.start_from_durable_state();
             }
             if self.slots[i].next_due > now {
                 continue;
@@ -315,7 +321,8 @@ impl Engine {
     /// Slots that have not run since the role turned active (or the
     /// exporter started) begin with what their collector knows without
     /// asking Slurm, so the first active snapshot already carries the
-    /// finished-job counters of the state file.
+    /// finished-job counters of the state file. Only slots still empty are
+    /// asked (the accounting collector reads one small file).
     fn start_from_durable_state(&mut self) {
         let dir = self.sources.state_dir.clone();
         for s in self
