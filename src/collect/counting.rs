@@ -73,9 +73,11 @@ pub fn exit_reason(exit_code: &str) -> &'static str {
 
 /// Whether `job`, on a row whose ending at `counted_end` was counted, is
 /// another ending of that row: a run that started after that end and
-/// ended after it.
+/// ended after it. A row that never ran has no start (slurmdbd returns
+/// 4294967294 on 24.11, 0 elsewhere): not a run, whatever its end says.
 fn is_new_ending(job: &FinishedJob, counted_end: i64) -> bool {
-    job.start_time > counted_end && job.end_time > counted_end
+    let ran = job.start_time > 0 && job.start_time <= job.end_time;
+    ran && job.start_time > counted_end && job.end_time > counted_end
 }
 
 /// Counts the jobs slurmdbd returned for the window that ends at `end`.
@@ -103,12 +105,15 @@ pub fn count_window(
         // updated, the new run's start beside the old end and state (seen
         // across a quick failback, docs/counting.md), and the same run can
         // come back with a later end (slurmdbd rewriting the row).
-        if st
-            .seen
-            .get(&job.db_index)
-            .is_some_and(|&counted_end| !is_new_ending(&job, counted_end))
-        {
-            continue;
+        if let Some(counted_end) = st.seen.get_mut(&job.db_index) {
+            if !is_new_ending(&job, *counted_end) {
+                // Not counted, but remembered for as long as windows can
+                // return it: by the counted end alone the row would be
+                // forgotten while its later end is still inside them, and
+                // then counted as new.
+                *counted_end = (*counted_end).max(job.end_time);
+                continue;
+            }
         }
         if job.partition.is_empty() {
             let first_seen = st
@@ -429,6 +434,31 @@ mod tests {
         assert_eq!(total, 1);
         assert_eq!(st.counts.keys().next().unwrap().0, "");
         assert!(st.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_row_rewritten_without_a_run_is_not_a_new_ending() {
+        // A held job cancelled (counted), then slurmctld restarts within
+        // MinJobAge: "Script for JobId=18 lost, state set to FAILED"
+        // rewrites the row with a later end and no start (seen on 24.11,
+        // where slurmdbd returns start 4294967294).
+        let mut st = state(0);
+        let mut cancelled = job(18, "p", 1_000);
+        cancelled.state = JobState::Cancelled;
+        cancelled.start_time = 4_294_967_294;
+        assert_eq!(step(&mut st, &[cancelled.clone()], 1_005), 1);
+        let mut failed = cancelled.clone();
+        failed.state = JobState::Failed;
+        failed.end_time = 1_200;
+        assert_eq!(step(&mut st, &[failed.clone()], 1_205), 0);
+        failed.start_time = 0;
+        assert_eq!(step(&mut st, &[failed.clone()], 1_210), 0);
+        // Still not once the counted end has left the windows while the
+        // rewritten one has not.
+        for end in (1_215..1_200 + 2 * OVERLAP_SECS).step_by(5) {
+            step(&mut st, &[failed.clone()], end);
+        }
+        assert_eq!(st.total(), 1);
     }
 
     #[test]
