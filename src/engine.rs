@@ -582,11 +582,15 @@ fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<
                 published.set(standby_snapshot(&v));
             }
         }
+        // Under the lock above, the engine thread can no longer publish
+        // cluster series: now the claim may go.
+        poller.published();
         if changed && decision.role == Role::Active {
             published.nudge();
         }
         published.pause_until(poller.next_poll.min(Instant::now() + HEARTBEAT_SAMPLE));
     }
+    poller.release();
 }
 
 /// The families every snapshot carries, standby or active.

@@ -14,6 +14,7 @@
 //! In plugin mode slurmctld's own flag (`control_time`) replaces the ping
 //! and the hook; the heartbeat still settles a split brain (see `decide`).
 
+pub mod claim;
 pub mod heartbeat;
 pub mod hook;
 pub mod poller;
@@ -43,7 +44,8 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub role: Role,
-    /// Which input decided: "ping", "hook", "heartbeat", "config".
+    /// Which input decided: "ping", "hook", "heartbeat", "config",
+    /// "slurmctld" (plugin mode) or "claim" (another exporter's claim).
     pub source: &'static str,
     pub why: String,
 }
@@ -189,7 +191,14 @@ pub struct RoleTracker {
 
 impl RoleTracker {
     /// Adds this poll's observations, decides, and reports a change.
-    pub fn update(&mut self, mut inputs: Inputs) -> (Decision, bool) {
+    pub fn update(&mut self, inputs: Inputs) -> (Decision, bool) {
+        let decision = self.observe(inputs);
+        let changed = self.record(decision.clone());
+        (decision, changed)
+    }
+
+    /// Adds this poll's observations and decides from Slurm's signals.
+    pub fn observe(&mut self, mut inputs: Inputs) -> Decision {
         if let Some(h) = inputs.heartbeat {
             let t = self.seen.entry(h.index).or_insert(h.time);
             *t = (*t).max(h.time);
@@ -198,13 +207,17 @@ impl RoleTracker {
         let horizon = inputs.now - 10 * inputs.slurmctld_timeout.max(1);
         self.seen.retain(|_, t| *t >= horizon);
         inputs.seen = self.seen.clone();
-        let decision = decide(&inputs);
+        decide(&inputs)
+    }
+
+    /// Takes the decision acted on; whether the role changed.
+    pub fn record(&mut self, decision: Decision) -> bool {
         let changed = self.current.as_ref().map(|c| c.role) != Some(decision.role);
         if changed && self.current.is_some() {
             self.transitions += 1;
         }
-        self.current = Some(decision.clone());
-        (decision, changed)
+        self.current = Some(decision);
+        changed
     }
 }
 

@@ -6,6 +6,7 @@
 //! daemon makes. In plugin mode slurmctld's `control_time` takes the place
 //! of the ping and the hook record.
 
+use super::claim::Claims;
 use super::slurm_conf::{self, LocalConf};
 use super::{heartbeat, hook, Decision, Inputs, Role, RoleTracker};
 use crate::collect::{Source, Sources};
@@ -72,6 +73,10 @@ pub struct RolePoller {
     flag: Option<ControlFlag>,
     /// The last full poll's inputs, which `sample` refreshes.
     last: Option<Inputs>,
+    /// This exporter's claim among the controllers' (`claim.rs`), once its
+    /// index, the controllers and StateSaveLocation are known.
+    claims: Option<Claims>,
+    claim_problem: Option<String>,
 }
 
 fn now() -> i64 {
@@ -93,6 +98,8 @@ impl RolePoller {
             last_problem: None,
             flag: None,
             last: None,
+            claims: None,
+            claim_problem: None,
         }
     }
 
@@ -193,8 +200,51 @@ impl RolePoller {
             seen: Default::default(),
         };
         self.problem(problem);
+        self.keep_claims(&inputs);
         self.last = Some(inputs.clone());
-        self.decide(inputs)
+        self.decide(inputs, true)
+    }
+
+    /// (Re)creates the claims when what they depend on is known or changed.
+    fn keep_claims(&mut self, inputs: &Inputs) {
+        let want = match (&self.state_dir, inputs.my_index) {
+            (Some(dir), Some(me)) if inputs.controllers > 1 => Some((dir.clone(), me)),
+            _ => None,
+        };
+        let same = match (&self.claims, &want) {
+            (Some(c), Some((dir, me))) => {
+                c.dir == *dir && c.me == *me && c.controllers == inputs.controllers
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(mut old) = self.claims.take() {
+            if let Err(e) = old.withdraw() {
+                crate::error!("role check: {e}");
+            }
+        }
+        self.claims =
+            want.map(|(dir, me)| Claims::new(dir, me, inputs.controllers, self.settings.poll));
+    }
+
+    /// Once a decision other than active is published (cluster series no
+    /// longer served): withdraws our claim, which lets the next exporter
+    /// start.
+    pub fn published(&mut self) {
+        if self.role() != Role::Active {
+            self.release();
+        }
+    }
+
+    /// On the way out: a standby successor need not wait for our claim to
+    /// expire.
+    pub fn release(&mut self) {
+        if let Some(Err(e)) = self.claims.as_mut().map(Claims::withdraw) {
+            crate::error!("role check: {e}");
+        }
     }
 
     /// Between full polls: reads the heartbeat and the hook record again
@@ -215,11 +265,29 @@ impl RolePoller {
         inputs.hook = hook::read(&dir);
         inputs.in_control = self.flag.map(|f| f.control_time() != 0);
         self.heartbeat_age = inputs.heartbeat.map(|h| inputs.now - h.time);
-        self.decide(inputs)
+        self.decide(inputs, false)
     }
 
-    fn decide(&mut self, inputs: Inputs) -> (Decision, bool) {
-        let (decision, changed) = self.tracker.update(inputs);
+    /// Slurm's signals decide (`role::decide`), then the exporters' claims
+    /// settle who of those Slurm lets export does (`claim.rs`).
+    fn decide(&mut self, inputs: Inputs, full: bool) -> (Decision, bool) {
+        let now = inputs.now;
+        let base = self.tracker.observe(inputs);
+        let active_now = self.role() == Role::Active;
+        let decision = match self.claims.as_mut() {
+            Some(c) => {
+                let (d, problem) = c.settle(base, active_now, full, now);
+                if problem != self.claim_problem {
+                    if let Some(p) = &problem {
+                        crate::error!("role check: {p}");
+                    }
+                    self.claim_problem = problem;
+                }
+                d
+            }
+            None => base,
+        };
+        let changed = self.tracker.record(decision.clone());
         if changed {
             crate::info!(
                 "role: {} (from {}: {})",
