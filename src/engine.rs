@@ -11,7 +11,7 @@ use crate::expose::{self, Format};
 use crate::metrics::{Family, Kind};
 use crate::role::poller::{RolePoller, RoleView};
 use crate::role::Role;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -81,6 +81,13 @@ impl Snapshot {
 /// Shared between the engine and the HTTP thread.
 pub struct Published {
     current: RwLock<Option<Arc<Snapshot>>>,
+    /// Until when (ms since the epoch) an active snapshot may be served:
+    /// this exporter's claim lease (role/claim.rs). Past it, whatever has
+    /// blocked the role thread, scrapes get `lapsed` instead, before any
+    /// other exporter can take the claim over. u64::MAX: no lease (one
+    /// controller, or no StateSaveLocation to claim in).
+    lease_ms: AtomicU64,
+    lapsed: RwLock<Option<Arc<Snapshot>>>,
     stop: AtomicBool,
     /// Set by the role thread when the engine should look at once.
     nudged: AtomicBool,
@@ -91,6 +98,8 @@ impl Default for Published {
     fn default() -> Self {
         Published {
             current: RwLock::new(None),
+            lease_ms: AtomicU64::new(u64::MAX),
+            lapsed: RwLock::new(None),
             stop: AtomicBool::new(false),
             nudged: AtomicBool::new(false),
             wake: (Mutex::new(()), Condvar::new()),
@@ -100,7 +109,24 @@ impl Default for Published {
 
 impl Published {
     pub fn get(&self) -> Option<Arc<Snapshot>> {
-        self.current.read().map(|g| g.clone()).unwrap_or(None)
+        let current = self.current.read().map(|g| g.clone()).unwrap_or(None);
+        if current.as_ref().is_some_and(|s| s.active)
+            && crate::role::claim::now_ms() > self.lease_ms.load(Ordering::SeqCst)
+        {
+            if let Some(l) = self.lapsed.read().map(|g| g.clone()).unwrap_or(None) {
+                return Some(l);
+            }
+        }
+        current
+    }
+    /// The role thread: the lease, and the standby served once it lapses.
+    fn set_lease(&self, until_ms: u64, lapsed: Option<Snapshot>) {
+        if let Some(l) = lapsed {
+            if let Ok(mut g) = self.lapsed.write() {
+                *g = Some(Arc::new(l));
+            }
+        }
+        self.lease_ms.store(until_ms, Ordering::SeqCst);
     }
     pub(crate) fn set(&self, s: Snapshot) {
         if let Ok(mut g) = self.current.write() {
@@ -576,6 +602,16 @@ fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<
             poller.sample()
         };
         let v = poller.view();
+        // What a scrape gets if this role thread stalls (a ping or a file
+        // read that blocks) past its claim's lease.
+        let lapsed = full.then(|| {
+            standby_snapshot(&RoleView {
+                role: Role::Standby,
+                source: "claim",
+                ..v.clone()
+            })
+        });
+        published.set_lease(poller.lease_until_ms(), lapsed);
         if let Ok(mut g) = view.lock() {
             *g = v.clone();
             if decision.role != Role::Active && (full || changed) {
@@ -668,5 +704,25 @@ mod tests {
         let t1 = Instant::now();
         p.sleep_until(t1 + Duration::from_secs(3600));
         assert!(t1.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A role thread that stalls stops renewing its lease: from then on
+    /// scrapes get the standby it left, not the cluster.
+    #[test]
+    fn an_active_snapshot_is_served_only_within_the_lease() {
+        let p = Published::default();
+        let active = Snapshot::new(b"cluster".to_vec(), vec![], true, true, 1);
+        let standby = Snapshot::new(b"standby".to_vec(), vec![], true, false, 1);
+        p.set(active);
+        // No lease (one controller): served.
+        assert_eq!(p.get().unwrap().text, b"cluster");
+        let now = crate::role::claim::now_ms();
+        p.set_lease(now + 60_000, Some(standby));
+        assert_eq!(p.get().unwrap().text, b"cluster");
+        p.set_lease(now - 1, None);
+        assert_eq!(p.get().unwrap().text, b"standby");
+        // A standby is a standby, lease or not.
+        p.set(Snapshot::new(b"own".to_vec(), vec![], true, false, 1));
+        assert_eq!(p.get().unwrap().text, b"own");
     }
 }

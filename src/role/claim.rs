@@ -90,6 +90,17 @@ pub struct Claims {
     pub valid: i64,
     /// Whether our claim file is (as far as we know) in place.
     claimed: bool,
+    /// Until when (ms since the epoch) we may serve as active on the
+    /// strength of our last claim: a second less than the others wait
+    /// before they take it for stale (its time is in whole seconds).
+    lease_ms: u64,
+}
+
+/// Milliseconds since the epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Claims {
@@ -100,10 +111,26 @@ impl Claims {
             controllers,
             valid: 3 * poll.as_secs().max(1) as i64 + 1,
             claimed: false,
+            lease_ms: 0,
+        }
+    }
+
+    /// Until when this exporter may serve as active (`Published::get`): a
+    /// role thread that stalls (a ping or a read of StateSaveLocation that
+    /// blocks) stops refreshing its claim, and its exporter must stop
+    /// exporting before the others take the claim for stale.
+    pub fn lease_until_ms(&self) -> u64 {
+        if self.controllers <= 1 {
+            u64::MAX
+        } else {
+            self.lease_ms
         }
     }
 
     fn write(&mut self, now: i64) -> Result<(), String> {
+        // The lease follows the attempt, written or not: a StateSaveLocation
+        // we cannot write must not stop an export (see `settle`).
+        self.lease_ms = now_ms() + (self.valid as u64 - 1) * 1000;
         let text = format!("{} {} {}\n", self.me, now, self.valid);
         let r = atomic::replace(&path(&self.dir, self.me), text.as_bytes());
         self.claimed = r.is_ok();
@@ -262,6 +289,14 @@ mod tests {
         assert!(!path(&d, 1).exists(), "the backup withdrew");
         let (p, _) = primary.settle(active(), false, false, 1002);
         assert_eq!(p.role, Role::Active);
+        // Its lease ends a second before the others take its claim (time
+        // 1001, valid 7) for stale.
+        let lease = primary.lease_until_ms();
+        let now = now_ms();
+        assert!(
+            lease > now + 5_000 && lease <= now + 6_000,
+            "{lease} vs {now}"
+        );
         // The backup keeps yielding, without writing a claim, while the
         // primary's stands.
         let (b, _) = backup.settle(active(), false, false, 1003);

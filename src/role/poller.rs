@@ -230,6 +230,14 @@ impl RolePoller {
             want.map(|(dir, me)| Claims::new(dir, me, inputs.controllers, self.settings.poll));
     }
 
+    /// Until when (ms since the epoch) this exporter may serve as active:
+    /// its claim's lease, or u64::MAX where it makes no claims.
+    pub fn lease_until_ms(&self) -> u64 {
+        self.claims
+            .as_ref()
+            .map_or(u64::MAX, |c| c.lease_until_ms())
+    }
+
     /// Once a decision other than active is published (cluster series no
     /// longer served): withdraws our claim, which lets the next exporter
     /// start.
