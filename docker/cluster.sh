@@ -176,7 +176,7 @@ up() {
   x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
   # Controllers already running before this `up` keep the plugin they
   # loaded. Only those are restarted: restarting a slurmctld a second
-  # after its first start leaves a partial state that 26.05 refuses
+  # after its first start leaves a partial state that 25.05+ refuses
   # ("fatal: No Assoc usage file ... to recover").
   local was_running=()
   for c in ctl1 ctl2; do
@@ -194,7 +194,7 @@ up() {
   done
   wait_for "the cluster to be ready" 180 ready || { compose ps; exit 1; }
   # Slurm saves association usage (assoc_usage) only every 5 minutes or in
-  # a full state save, and a 26.05 backup that takes over a cluster whose
+  # a full state save, and a 25.05+ backup that takes over a cluster whose
   # primary has not saved it yet stops ("fatal: No Assoc usage file ... to
   # recover"). Deleting a partition makes slurmctld save all its state at
   # once: an empty one is made and deleted.
@@ -202,7 +202,7 @@ up() {
     x ctl1 scontrol create partitionname=statesave >/dev/null 2>&1 || true
     x ctl1 scontrol delete partitionname=statesave >/dev/null 2>&1 || true
     wait_for "slurmctld to save its association usage" 30 x ctl1 test -s /var/spool/slurmctld/assoc_usage \
-      || log "warning: no assoc_usage in StateSaveLocation yet (a 26.05 backup would refuse to take over)"
+      || log "warning: no assoc_usage in StateSaveLocation yet (a 25.05+ backup would refuse to take over)"
   fi
   if [ "$EXPORTER_CHANGED" = 1 ]; then
     # Running exporters still execute the old binary: restart them (their

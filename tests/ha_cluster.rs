@@ -131,11 +131,11 @@ impl Drop for LogsOnFailure {
 /// again (the file's mtime has whole seconds, so it is set until a save
 /// lands in a later second).
 fn kill_ctl1_after_state_saved(touch: &str) {
-    // A 26.05 backup stops ("fatal: No Assoc usage file ... to recover")
-    // when taking over from a primary that never saved its association
-    // usage, as on a bed a few seconds old (docker/cluster.sh up makes
-    // slurmctld save it).
-    if release("ctl1") >= (26, 5) {
+    // A backup of 25.05 or later stops ("fatal: No Assoc usage file ...
+    // to recover"; assoc_mgr.c) when taking over from a primary that never
+    // saved its association usage, as on a bed a few seconds old
+    // (docker/cluster.sh up makes slurmctld save it).
+    if release("ctl1") >= (25, 5) {
         wait_until(
             "slurmctld to save its association usage",
             Duration::from_secs(30),
