@@ -603,15 +603,17 @@ fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<
         };
         let v = poller.view();
         // What a scrape gets if this role thread stalls (a ping or a file
-        // read that blocks) past its claim's lease.
-        let lapsed = full.then(|| {
+        // read that blocks) past its claim's lease; rendered only where
+        // there is a lease (several controllers), once a full poll.
+        let lease = poller.lease_until_ms();
+        let lapsed = (full && lease != u64::MAX).then(|| {
             standby_snapshot(&RoleView {
                 role: Role::Standby,
                 source: "claim",
                 ..v.clone()
             })
         });
-        published.set_lease(poller.lease_until_ms(), lapsed);
+        published.set_lease(lease, lapsed);
         if let Ok(mut g) = view.lock() {
             *g = v.clone();
             if decision.role != Role::Active && (full || changed) {

@@ -79,6 +79,17 @@ pub struct RolePoller {
     claim_problem: Option<String>,
 }
 
+/// Logs a role-check problem when it first appears or changes, not at
+/// every poll while it lasts.
+fn log_on_change(last: &mut Option<String>, p: Option<String>) {
+    if p != *last {
+        if let Some(msg) = &p {
+            crate::error!("role check: {msg}");
+        }
+        *last = p;
+    }
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -131,12 +142,7 @@ impl RolePoller {
     }
 
     fn problem(&mut self, p: Option<String>) {
-        if p != self.last_problem {
-            if let Some(msg) = &p {
-                crate::error!("role check: {msg}");
-            }
-            self.last_problem = p;
-        }
+        log_on_change(&mut self.last_problem, p);
     }
 
     /// One role check; returns the decision and whether the role changed.
@@ -285,12 +291,7 @@ impl RolePoller {
         let decision = match self.claims.as_mut() {
             Some(c) => {
                 let (d, problem) = c.settle(base, active_now, full, now);
-                if problem != self.claim_problem {
-                    if let Some(p) = &problem {
-                        crate::error!("role check: {p}");
-                    }
-                    self.claim_problem = problem;
-                }
+                log_on_change(&mut self.claim_problem, problem);
                 d
             }
             None => base,
