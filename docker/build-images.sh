@@ -19,10 +19,12 @@
 # NO_CACHE=1 builds every layer anew, to time a build from nothing);
 # slurm-ha-exporter/slurm:src-RELEASE names the latest. The dev image is
 # docker/dev/Dockerfile on top of it, tagged the same way.
-#   docker/build-images.sh [--dev] [bookworm|trixie|forky|src-RELEASE]
+# --base makes only debian:SUITE (scripts/compile-check.sh needs trixie's).
+#   docker/build-images.sh [--dev|--base] [bookworm|trixie|forky|src-RELEASE]
 set -euo pipefail
-DEV=0
+DEV=0 BASE_ONLY=0
 [ "${1:-}" = --dev ] && { DEV=1; shift; }
+[ "${1:-}" = --base ] && { BASE_ONLY=1; shift; }
 SUITE=${1:-${SUITE:-bookworm}}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -86,6 +88,10 @@ from_source() {
   log "slurm-ha-exporter/dev:src-$release ready"
 }
 
+if [ $BASE_ONLY = 1 ]; then
+  base_image "$SUITE"
+  exit 0
+fi
 case "$SUITE" in
   src-*) from_source "${SUITE#src-}"; exit 0 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compile check for the Slurm releases no suite tests (23.02, 23.11, 24.05,
-# 25.05, 25.11): for each source tarball in shared/slurm-src, the bindings
+# Compile check of every release with a source tarball in shared/slurm-src
+# (23.02, 23.11, 24.05, 25.05, 25.11; scripts/test.sh runs it in CI beside
+# the bookworm HA scenarios): for each tarball, the bindings
 # are generated from that release's headers and the whole workspace goes
 # through `cargo clippy --all-targets -- -D warnings`, as CI does for the
 # host's release. Nothing is linked, so no libslurm is built or needed.
@@ -40,8 +41,7 @@ tools_image() {
   tools=slurm-ha-exporter/slurm-tools:$(sha256sum <<<"$part" | cut -c1-12)
   docker image inspect "$tools" >/dev/null 2>&1 && return
   base=$(sed -n 's/^ARG BASE=//p' "$dockerfile")
-  docker image inspect "$base" >/dev/null 2>&1 ||
-    { log "no $base image: docker/build-images.sh ${base#debian:} makes it"; exit 2; }
+  "$here/docker/build-images.sh" --base "${base#debian:}" >&2
   ctx=$(mktemp -d /tmp/compile-check-ctx.XXXXXX)
   cp "$dockerfile" "$ctx/"
   local out

@@ -44,6 +44,7 @@ in_container() {
     -e CARGO_TARGET_DIR="$target" -e EMBED_DIR="$here/.embedded-$SUITE" \
     -e KEEP_CLUSTER="${KEEP_CLUSTER:-0}" -e CARGO_TERM_COLOR=never -e CARGO_NET_OFFLINE=true \
     -e FOREIGN_PLUGIN="${FOREIGN_PLUGIN:-}" \
+    -e IN_SUITE="$SUITE" \
     "slurm-ha-exporter/dev:$SUITE" "$@"
 }
 

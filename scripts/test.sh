@@ -8,11 +8,15 @@
 # 2. scenarios on the Docker HA cluster (images built here from Debian
 #    packages; the cluster is removed afterwards unless KEEP_CLUSTER=1),
 #    with the exporter as a daemon, then as the plugin inside slurmctld;
-# 3. the same for Slurm 24.11 (trixie) and 26.05 (forky), built inside
-#    containers of those suites (scripts/suite.sh): the single-host tests,
-#    the rules under their Prometheus, and the steady-state, kill -9 and
-#    failback scenario in both modes.
-#    TEST_SUITES="" skips them; TEST_SUITES=forky runs one.
+# 3. the same for Slurm 24.11 (trixie), 26.05 (forky) and 25.11.5 built from
+#    SchedMD's tarball (src-25.11.5), built inside containers of those
+#    suites (scripts/suite.sh): the single-host tests, the rules under their
+#    Prometheus, and the steady-state, kill -9 and failback scenario in both
+#    modes. TEST_SUITES="" skips them; TEST_SUITES=forky runs one.
+# Beside step 2, at nice 19 (the scenarios mostly wait on Slurm's timers):
+# the compile check of every release in shared/slurm-src
+# (scripts/compile-check.sh; TEST_COMPILE_CHECK=0 skips it) and the images
+# of the source-built suites in TEST_SUITES.
 # Extra arguments go to the bookworm test runs (e.g. a filter).
 # Every part runs even when an earlier one failed; the exit status says
 # whether all passed.
@@ -35,6 +39,26 @@ scripts/single-host-tests.sh "$@" || failed+=("single-host (bookworm)")
 t0=$SECONDS
 packaging/test-install.sh || failed+=("packages and systemd unit (bookworm)")
 echo "test: packages and systemd unit took $((SECONDS - t0))s" >&2
+suites=${TEST_SUITES-trixie forky src-25.11.5}
+# Work that needs no bed, beside the bookworm HA scenarios; its failures
+# are collected in $side_failed and its output shown when it is done.
+side_log=$(mktemp /tmp/test-side.XXXXXX) side_failed=$side_log.failed
+side() {
+  local t0=$SECONDS suite
+  if [ "${TEST_COMPILE_CHECK:-1}" = 1 ]; then
+    nice -n 19 ionice -c3 scripts/compile-check.sh || echo "compile check" >>"$side_failed"
+    echo "test: compile check took $((SECONDS - t0))s" >&2
+  fi
+  for suite in $suites; do
+    case $suite in src-*)
+      t0=$SECONDS
+      nice -n 19 docker/build-images.sh --dev "$suite" || echo "image ($suite)" >>"$side_failed"
+      echo "test: image of $suite took $((SECONDS - t0))s" >&2 ;;
+    esac
+  done
+}
+side >"$side_log" 2>&1 &
+side_pid=$!
 t1=$SECONDS
 # Not here, for CI's 90 minutes (README, What CI does not run): the scenario
 # that proves the bed alone (the exporter plays no part in it).
@@ -55,7 +79,13 @@ EXPORTER_MODE=plugin run -E 'binary(ha_cluster) & (test(exactly_one) | test(hung
   || failed+=("HA plugin mode (bookworm)")
 echo "test: Docker HA cluster tests in plugin mode took $((SECONDS - t2))s" >&2
 docker/cluster.sh down >/dev/null 2>&1 || true
-for suite in ${TEST_SUITES-trixie forky}; do
+t2=$SECONDS
+wait "$side_pid" || true
+echo "test: waited $((SECONDS - t2))s for the work beside the HA scenarios; its output:" >&2
+sed 's/^/  | /' "$side_log" >&2
+[ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
+rm -f "$side_log" "$side_failed"
+for suite in $suites; do
   t3=$SECONDS
   if scripts/suite.sh "$suite" build; then
     scripts/suite.sh "$suite" single || failed+=("single-host ($suite)")
