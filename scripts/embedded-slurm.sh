@@ -119,7 +119,15 @@ AccountingStorageHost=127.0.0.1
 JobCompType=jobcomp/none
 SuspendProgram=/bin/true
 ResumeProgram=/bin/true
-SuspendTime=-1
+# Power saving on (manual power down and up work) but no node is ever
+# powered down for being idle (every node is excluded).
+SuspendTime=3600
+SuspendExcNodes=node[1-3],ghost1
+SuspendTimeout=5
+# The backfill scheduler every 5 s (default 30): tests wait for its plans.
+SchedulerParameters=bf_interval=5
+RebootProgram=/bin/true
+Epilog=$DIR/epilog.sh
 NodeName=node1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 CPUs=4 RealMemory=4000 State=UNKNOWN
 NodeName=node2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 CPUs=4 RealMemory=4000 State=UNKNOWN
 NodeName=node3 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17003 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
@@ -175,6 +183,14 @@ CONF
   fi
   [ "$before" = "$(sha256sum <"$new")" ] || CONF_CHANGED=1
   mv "$new" "$DIR/slurm.conf"
+  # The node-state test holds a node in COMPLETING by creating slow-epilog.
+  cat >"$DIR/epilog.sh.new" <<EPILOG
+#!/bin/sh
+[ -e "$DIR/slow-epilog" ] && sleep 10
+exit 0
+EPILOG
+  chmod 755 "$DIR/epilog.sh.new"
+  mv "$DIR/epilog.sh.new" "$DIR/epilog.sh"
   cat >"$DIR/gres.conf.new" <<CONF
 AutoDetect=off
 NodeName=node3 Name=gpu File=/dev/null,/dev/zero

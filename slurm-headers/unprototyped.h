@@ -20,6 +20,10 @@ extern const char *slurm_job_reason_string(int reason);
 #endif
 extern const char *slurm_job_state_string(uint32_t state);
 
+/* A node state word as sinfo's %T and scontrol print it ("MIXED$",
+ * "DRAINED*", "REBOOT^"), upper case; a static string, never freed. */
+extern char *slurm_node_state_string(uint32_t state);
+
 /* Number of set bits: the pending tasks of an array meta-record
  * (array_bitmap), exact where array_task_str is cut to 64 bytes. */
 extern int64_t slurm_bit_set_count(bitstr_t *b);

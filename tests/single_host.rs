@@ -7,14 +7,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn labels(pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(","))
-}
-
 #[test]
 fn jobs_by_partition_and_state_match_squeue() {
     let _c = cluster();
@@ -92,28 +84,6 @@ fn jobs_by_partition_and_state_match_squeue() {
     );
 }
 
-/// sinfo's %T with its suffix replaced by the suffix's meaning, as the
-/// CycleCloud exporter normalizes it.
-fn normalize_sinfo_state(s: &str) -> String {
-    let suffixes = [
-        ('*', "not_responding"),
-        ('~', "powered_off"),
-        ('#', "powering_up"),
-        ('!', "pending_power_down"),
-        ('%', "powering_down"),
-        ('$', "maintenance_reservation"),
-        ('@', "pending_reboot"),
-        ('^', "reboot_issued"),
-        ('-', "planned_backfill"),
-    ];
-    let last = s.chars().last().unwrap_or(' ');
-    suffixes
-        .iter()
-        .find(|(c, _)| *c == last)
-        .map(|(_, n)| n.to_string())
-        .unwrap_or_else(|| s.to_string())
-}
-
 #[test]
 fn partition_node_states_and_cpus_match_sinfo() {
     let _c = cluster();
@@ -157,22 +127,11 @@ fn partition_node_states_and_cpus_match_sinfo() {
         sh("squeue", &["-h", "-t", "R", "-o", "%N"]).contains("node1")
     });
     let (text, ok) = collect_once(&["--no-collector.accounting"]);
-    let truth = sh("sinfo", &["-h", "-o", "%N|%D|%R|%E|%T"]);
+    let want = sinfo_partition_rows();
     let cpus = sh("sinfo", &["-h", "-N", "-o", "%N %C"]);
     sh_ok("scontrol", &["update", "nodename=node2", "state=resume"]);
     assert!(ok);
 
-    let mut want = BTreeMap::new();
-    for line in truth.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        let key = labels(&[
-            ("node_list", f[0]),
-            ("partition", f[2]),
-            ("state", &normalize_sinfo_state(f[4])),
-            ("reason", f[3]),
-        ]);
-        want.insert(key, f[1].parse::<f64>().unwrap());
-    }
     assert_eq!(family(&text, "sinfo_partition_nodes_state"), want);
     assert!(
         want.keys()

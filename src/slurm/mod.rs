@@ -34,6 +34,14 @@ pub use stats::{load_statistics, RpcStat, SchedulerStats};
 use std::ffi::CString;
 use std::sync::OnceLock;
 
+// build.rs links libslurm into the binaries, integration tests and benches,
+// never into the plugin (inside slurmctld every `slurm_*` symbol is the
+// daemon's own). The crate's unit tests call libslurm's pure functions
+// (state names), so their binary asks for it here.
+#[cfg(test)]
+#[link(name = "slurm")]
+unsafe extern "C" {}
+
 /// Release of the headers this crate was built against, "22.05.8".
 pub const BUILD_VERSION: &str = env!("SLURM_BUILD_VERSION");
 

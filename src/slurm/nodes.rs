@@ -24,11 +24,15 @@ impl Nodes {
     ///
     /// Unlike slurm_load_jobs this returns -1 and leaves the reason, including
     /// SLURM_NO_CHANGE_IN_DATA, in slurm's errno.
+    ///
+    /// SHOW_MIXED: libslurm turns a partly allocated node's state into MIXED
+    /// by its release's own rule, as it does for sinfo and scontrol (sinfo
+    /// 22.05 applies its own rule, which names every state the same way).
     pub fn load(since: Option<i64>) -> Result<Option<Nodes>, SlurmError> {
         let mut msg: *mut ffi::node_info_msg_t = std::ptr::null_mut();
+        let flags = (ffi::SHOW_ALL | ffi::SHOW_MIXED) as u16;
         // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc =
-            unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
+        let rc = unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, flags) };
         if rc != 0 {
             let err = SlurmError::last("slurm_load_node");
             return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
@@ -90,19 +94,9 @@ impl<'a> Node<'a> {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.name) }
     }
-    /// The state word, with MIXED derived the way sinfo derives it: the
-    /// controller reports ALLOCATED (or IDLE) and only the allocated-CPU
-    /// count tells a partly used node apart.
+    /// The state word, MIXED included (see Nodes::load).
     pub fn state(&self) -> NodeState {
-        let raw = self.raw.node_state;
-        let base = raw & ffi::NODE_STATE_BASE;
-        if matches!(base, ffi::NODE_STATE_ALLOCATED | ffi::NODE_STATE_IDLE) {
-            let alloc = self.alloc_cpus();
-            if alloc > 0 && alloc < self.cpus() {
-                return NodeState((raw & !ffi::NODE_STATE_BASE) | ffi::NODE_STATE_MIXED);
-            }
-        }
-        NodeState(raw)
+        NodeState(self.raw.node_state)
     }
     pub fn cpus(&self) -> u32 {
         self.raw.cpus as u32
@@ -213,22 +207,28 @@ pub const NODE_FLAGS: &[(u32, &str)] = &[
     (ffi::NODE_STATE_INVALID_REG, "invalid_reg"),
 ];
 
+/// The characters sinfo puts after a long state for a flag.
+const SINFO_SUFFIXES: &[char] = &['*', '~', '#', '!', '%', '$', '@', '^', '-', '+'];
+
+/// The lower-case copy of one of libslurm's state literals, made once per
+/// literal: a bounded set (Slurm has about 150), so the leak is bounded too.
+fn lower_case(upper: *const std::os::raw::c_char) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static MADE: Mutex<Option<HashMap<usize, &'static str>>> = Mutex::new(None);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    made.get_or_insert_with(HashMap::new)
+        .entry(upper as usize)
+        .or_insert_with(|| {
+            // SAFETY: a NUL-terminated literal of libslurm (or null: "").
+            let s = unsafe { borrow(upper) };
+            Box::leak(s.to_ascii_lowercase().into_boxed_str())
+        })
+}
+
 impl NodeState {
     fn has(self, flag: u32) -> bool {
         self.0 & flag != 0
-    }
-
-    /// Base state: "idle", "allocated", "mixed", "down", "error", "future", "unknown".
-    pub fn base(self) -> &'static str {
-        match self.0 & ffi::NODE_STATE_BASE {
-            ffi::NODE_STATE_DOWN => "down",
-            ffi::NODE_STATE_IDLE => "idle",
-            ffi::NODE_STATE_ALLOCATED => "allocated",
-            ffi::NODE_STATE_ERROR => "error",
-            ffi::NODE_STATE_MIXED => "mixed",
-            ffi::NODE_STATE_FUTURE => "future",
-            _ => "unknown",
-        }
     }
 
     /// Labels of the flags set, in NODE_FLAGS order.
@@ -239,66 +239,46 @@ impl NodeState {
             .map(|(_, n)| *n)
     }
 
-    fn busy(self) -> bool {
-        matches!(
-            self.0 & ffi::NODE_STATE_BASE,
-            ffi::NODE_STATE_ALLOCATED | ffi::NODE_STATE_MIXED
-        ) || self.has(ffi::NODE_STATE_COMPLETING)
+    /// sinfo's long state (%T) for this state word, in lower case: "idle",
+    /// "mixed$", "drained*", "reboot^", "allocated+". It is Slurm's own
+    /// `node_state_string`, so which flag's suffix wins when several are set
+    /// (maintenance before reboot before power before not responding, and
+    /// whole words such as MAINT or REBOOT^) is the release's, as sinfo's.
+    pub fn sinfo(self) -> &'static str {
+        // SAFETY: returns a pointer to one of libslurm's string literals
+        // (never freed, never null), whatever the argument.
+        let upper = unsafe { ffi::slurm_node_state_string(self.0) };
+        lower_case(upper)
     }
 
-    /// sinfo's long state (%T) before its suffix: drain and fail read as
-    /// "drained"/"draining" and "fail"/"failing" depending on running work.
+    /// sinfo's long state without its suffix: "mixed" for "mixed$". The
+    /// flags the suffix stood for are in slurm_nodes_flag.
     pub fn long(self) -> &'static str {
-        if self.has(ffi::NODE_STATE_INVALID_REG) {
-            return "inval";
-        }
-        if self.has(ffi::NODE_STATE_DRAIN) {
-            return if self.busy() { "draining" } else { "drained" };
-        }
-        if self.has(ffi::NODE_STATE_FAIL) {
-            return if self.busy() { "failing" } else { "fail" };
-        }
-        if self.has(ffi::NODE_STATE_MAINT) {
-            return "maint";
-        }
-        if self.has(ffi::NODE_STATE_REBOOT_REQUESTED) || self.has(ffi::NODE_STATE_REBOOT_ISSUED) {
-            return "reboot";
-        }
-        if self.has(ffi::NODE_STATE_COMPLETING)
-            && self.0 & ffi::NODE_STATE_BASE != ffi::NODE_STATE_DOWN
-        {
-            return "completing";
-        }
-        if self.has(ffi::NODE_STATE_RES) && self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_IDLE {
-            return "reserved";
-        }
-        if self.has(ffi::NODE_STATE_PLANNED)
-            && self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_IDLE
-        {
-            return "planned";
-        }
-        self.base()
+        let s = self.sinfo();
+        s.strip_suffix(SINFO_SUFFIXES).unwrap_or(s)
     }
 
     /// The state label of the CycleCloud exporter's sinfo_partition_nodes_state:
-    /// when sinfo would print a suffix (`*`, `~`, `#`, ...), the suffix's
-    /// meaning replaces the state; otherwise the long state.
+    /// sinfo's long state, or the meaning of its suffix (`*`, `~`, `$`, ...)
+    /// when it has one the CycleCloud exporter knows (not `+`).
     pub fn cyclecloud(self) -> &'static str {
-        const SUFFIXES: &[(u32, &str)] = &[
-            (ffi::NODE_STATE_NO_RESPOND, "not_responding"),
-            (ffi::NODE_STATE_POWERED_DOWN, "powered_off"),
-            (ffi::NODE_STATE_POWERING_UP, "powering_up"),
-            (ffi::NODE_STATE_POWERING_DOWN, "powering_down"),
-            (ffi::NODE_STATE_POWER_DOWN, "pending_power_down"),
-            (ffi::NODE_STATE_REBOOT_ISSUED, "reboot_issued"),
-            (ffi::NODE_STATE_REBOOT_REQUESTED, "pending_reboot"),
-            (ffi::NODE_STATE_PLANNED, "planned_backfill"),
+        const MEANINGS: &[(char, &str)] = &[
+            ('*', "not_responding"),
+            ('~', "powered_off"),
+            ('#', "powering_up"),
+            ('!', "pending_power_down"),
+            ('%', "powering_down"),
+            ('$', "maintenance_reservation"),
+            ('@', "pending_reboot"),
+            ('^', "reboot_issued"),
+            ('-', "planned_backfill"),
         ];
-        SUFFIXES
-            .iter()
-            .find(|(f, _)| self.has(*f))
-            .map(|(_, n)| *n)
-            .unwrap_or_else(|| self.long())
+        let s = self.sinfo();
+        s.chars()
+            .last()
+            .and_then(|last| MEANINGS.iter().find(|(c, _)| *c == last))
+            .map(|(_, meaning)| *meaning)
+            .unwrap_or(s)
     }
 
     /// Whether a node's free CPUs count as idle. This is sinfo's rule (%C):
@@ -307,39 +287,93 @@ impl NodeState {
     pub fn schedulable(self) -> bool {
         !self.has(ffi::NODE_STATE_DRAIN) && self.0 & ffi::NODE_STATE_BASE != ffi::NODE_STATE_DOWN
     }
-
-    pub fn is_drain(self) -> bool {
-        self.has(ffi::NODE_STATE_DRAIN)
-    }
-    pub fn is_down(self) -> bool {
-        self.0 & ffi::NODE_STATE_BASE == ffi::NODE_STATE_DOWN
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    //! These call libslurm's own node_state_string (the real function of
+    //! the release built against): what they check is ours, the lower
+    //! case, the suffix stripped for `long` and its meaning for CycleCloud.
     use super::*;
+
+    fn st(flags: &[u32]) -> NodeState {
+        NodeState(flags.iter().fold(0, |a, f| a | f))
+    }
 
     #[test]
     fn drain_reads_as_drained_or_draining() {
-        let idle_drain = NodeState(ffi::NODE_STATE_IDLE | ffi::NODE_STATE_DRAIN);
+        let idle_drain = st(&[ffi::NODE_STATE_IDLE, ffi::NODE_STATE_DRAIN]);
         assert_eq!(idle_drain.long(), "drained");
-        let mixed_drain = NodeState(ffi::NODE_STATE_MIXED | ffi::NODE_STATE_DRAIN);
+        let mixed_drain = st(&[ffi::NODE_STATE_MIXED, ffi::NODE_STATE_DRAIN]);
         assert_eq!(mixed_drain.long(), "draining");
         assert!(!mixed_drain.schedulable());
     }
 
     #[test]
+    fn maintenance_wins_over_not_responding_as_in_sinfo() {
+        // The node of the issue: busy in a MAINT reservation.
+        let busy_maint = st(&[ffi::NODE_STATE_MIXED, ffi::NODE_STATE_MAINT]);
+        assert_eq!(busy_maint.sinfo(), "mixed$");
+        assert_eq!(busy_maint.long(), "mixed");
+        assert_eq!(busy_maint.cyclecloud(), "maintenance_reservation");
+        let idle_maint = st(&[ffi::NODE_STATE_IDLE, ffi::NODE_STATE_MAINT]);
+        assert_eq!(idle_maint.cyclecloud(), "maint");
+        let drained_maint_noresp = st(&[
+            ffi::NODE_STATE_IDLE,
+            ffi::NODE_STATE_DRAIN,
+            ffi::NODE_STATE_MAINT,
+            ffi::NODE_STATE_NO_RESPOND,
+        ]);
+        assert_eq!(drained_maint_noresp.sinfo(), "drained$");
+    }
+
+    #[test]
+    fn a_rebooting_node_that_stops_answering_is_still_rebooting() {
+        let s = st(&[
+            ffi::NODE_STATE_IDLE,
+            ffi::NODE_STATE_REBOOT_ISSUED,
+            ffi::NODE_STATE_NO_RESPOND,
+        ]);
+        assert_eq!(s.sinfo(), "reboot^");
+        assert_eq!(s.cyclecloud(), "reboot_issued");
+        assert_eq!(s.long(), "reboot");
+        let asap = st(&[
+            ffi::NODE_STATE_MIXED,
+            ffi::NODE_STATE_DRAIN,
+            ffi::NODE_STATE_REBOOT_REQUESTED,
+        ]);
+        assert_eq!(asap.sinfo(), "draining@");
+        assert_eq!(asap.cyclecloud(), "pending_reboot");
+    }
+
+    #[test]
     fn suffix_meaning_replaces_state() {
-        let down_noresp = NodeState(ffi::NODE_STATE_DOWN | ffi::NODE_STATE_NO_RESPOND);
+        let down_noresp = st(&[ffi::NODE_STATE_DOWN, ffi::NODE_STATE_NO_RESPOND]);
+        assert_eq!(down_noresp.sinfo(), "down*");
         assert_eq!(down_noresp.cyclecloud(), "not_responding");
-        let cloud_off =
-            NodeState(ffi::NODE_STATE_IDLE | ffi::NODE_STATE_CLOUD | ffi::NODE_STATE_POWERED_DOWN);
+        assert_eq!(down_noresp.long(), "down");
+        let cloud_off = st(&[
+            ffi::NODE_STATE_IDLE,
+            ffi::NODE_STATE_CLOUD,
+            ffi::NODE_STATE_POWERED_DOWN,
+        ]);
         assert_eq!(cloud_off.cyclecloud(), "powered_off");
         assert_eq!(
             cloud_off.flags().collect::<Vec<_>>(),
             vec!["powered_down", "cloud"]
         );
+        let planned = st(&[ffi::NODE_STATE_MIXED, ffi::NODE_STATE_PLANNED]);
+        assert_eq!(planned.cyclecloud(), "planned_backfill");
         assert_eq!(NodeState(ffi::NODE_STATE_IDLE).cyclecloud(), "idle");
+    }
+
+    #[test]
+    fn completing_keeps_the_plus_the_cyclecloud_exporter_does_not_map() {
+        let s = st(&[ffi::NODE_STATE_ALLOCATED, ffi::NODE_STATE_COMPLETING]);
+        assert_eq!(s.sinfo(), "allocated+");
+        assert_eq!(s.cyclecloud(), "allocated+");
+        assert_eq!(s.long(), "allocated");
+        // One copy per literal: the same pointer twice.
+        assert!(std::ptr::eq(s.sinfo(), s.sinfo()));
     }
 }

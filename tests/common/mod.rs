@@ -120,6 +120,54 @@ pub fn collect_once(flags: &[&str]) -> (String, bool) {
     )
 }
 
+/// The label part of a sample's key, `{k="v",...}`, in the order given.
+pub fn labels(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// sinfo's %T with its suffix replaced by the suffix's meaning, as the
+/// CycleCloud exporter normalizes it (it knows no `+`).
+pub fn cyclecloud_state(s: &str) -> String {
+    let suffixes = [
+        ('*', "not_responding"),
+        ('~', "powered_off"),
+        ('#', "powering_up"),
+        ('!', "pending_power_down"),
+        ('%', "powering_down"),
+        ('$', "maintenance_reservation"),
+        ('@', "pending_reboot"),
+        ('^', "reboot_issued"),
+        ('-', "planned_backfill"),
+    ];
+    let last = s.chars().last().unwrap_or(' ');
+    suffixes
+        .iter()
+        .find(|(c, _)| *c == last)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// sinfo_partition_nodes_state as the CycleCloud exporter builds it from
+/// `sinfo -h -o '%N|%D|%R|%E|%T'`: label part -> node count.
+pub fn sinfo_partition_rows() -> BTreeMap<String, f64> {
+    let mut want = BTreeMap::new();
+    for line in sh("sinfo", &["-h", "-o", "%N|%D|%R|%E|%T"]).lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let key = labels(&[
+            ("node_list", f[0]),
+            ("partition", f[2]),
+            ("state", &cyclecloud_state(f[4])),
+            ("reason", f[3]),
+        ]);
+        want.insert(key, f[1].parse::<f64>().unwrap());
+    }
+    want
+}
+
 /// Samples of an exposition keyed by `name{labels}` exactly as printed.
 pub fn samples(text: &str) -> BTreeMap<String, f64> {
     text.lines()
