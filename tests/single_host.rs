@@ -505,4 +505,43 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("cannot read Slurm configuration /nonexistent/slurm.conf"));
+
+    // `state check` on a corrupt, truncated or missing state file: exit 1,
+    // the file and what is wrong with it on stderr, nothing on stdout, and
+    // the file left as it was (only the exporter sets a bad file aside).
+    let dir = std::env::temp_dir().join(format!("state-check-{}", std::process::id()));
+    let file = dir.join("ha_exporter/accounting.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let location = format!("--ha.state-save-location={}", dir.display());
+    for (how, bytes, says) in [
+        ("garbage", &b"garbage\x00\xff"[..], "not UTF-8"),
+        ("truncated", &b"{\"format\": 1, \"gener"[..], "not valid JSON"),
+        ("missing", &b""[..], "cannot read"),
+    ] {
+        if how == "missing" {
+            let _ = std::fs::remove_file(&file);
+        } else {
+            std::fs::write(&file, bytes).unwrap();
+        }
+        let out = exporter()
+            .args(["state", "check", &location])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{how}: {err}");
+        assert!(out.stdout.is_empty(), "{how}: nothing on stdout");
+        assert!(
+            err.starts_with("slurm-ha-exporter: ") && err.contains(&file.display().to_string()),
+            "{how}: names the file: {err}"
+        );
+        assert!(err.contains(says), "{how}: says why: {err}");
+        if how != "missing" {
+            assert_eq!(
+                std::fs::read(&file).unwrap(),
+                bytes,
+                "{how}: file untouched"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
