@@ -380,3 +380,124 @@ fn a_bad_web_config_stops_the_daemon_with_the_reason() {
         );
     }
 }
+
+/// One plain-HTTP request: (status, head and body).
+fn get(port: u16, user: Option<&str>) -> (u16, String) {
+    let mut args = vec!["-s", "-i", "--max-time", "10"];
+    if let Some(u) = user {
+        args.extend(["-u", u]);
+    }
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let out = Command::new("curl").args(&args).arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Replaces the web config by rename, as a configuration manager would.
+fn replace(web: &Path, text: &str) {
+    let new = web.with_extension("new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, web).unwrap();
+}
+
+#[test]
+fn a_changed_web_config_is_used_and_a_bad_one_keeps_the_last_good_one() {
+    let _c = common::cluster();
+    let dir = tmpdir("web-reload");
+    let web = dir.join("web.yml");
+    let log = dir.join("exporter.log");
+    let hash = |pw: &str| bcrypt::hash(pw, 4).unwrap();
+    std::fs::write(
+        &web,
+        format!(
+            "basic_auth_users:\n  alice: {}\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            hash("one")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = common::exporter()
+        .args(["run", &format!("--web.listen-address=127.0.0.1:{port}")])
+        .arg(format!("--web.config.file={}", web.display()))
+        .args(["--no-collector.accounting", "--no-collector.cyclecloud"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _exporter = Killed(child);
+    wait_until("alice's scrape", Duration::from_secs(30), || {
+        get(port, Some("alice:one")).0 == 200
+    });
+    let (_, head) = get(port, Some("alice:one"));
+    assert!(head.contains("X-Frame-Options: deny"), "{head}");
+    assert_eq!(get(port, Some("bob:two")).0, 401);
+
+    // Users and headers change with the file.
+    replace(
+        &web,
+        &format!(
+            "basic_auth_users:\n  bob: {}\n\
+             http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+            hash("two")
+        ),
+    );
+    wait_until(
+        "bob's scrape after the change",
+        Duration::from_secs(10),
+        || get(port, Some("bob:two")).0 == 200,
+    );
+    assert_eq!(get(port, Some("alice:one")).0, 401, "alice is gone");
+    let (_, head) = get(port, Some("bob:two"));
+    assert!(head.contains("X-Content-Type-Options: nosniff"), "{head}");
+    assert!(!head.contains("X-Frame-Options"), "{head}");
+
+    // A change that does not load keeps the previous configuration, and
+    // says so once.
+    replace(&web, "basic_auth_users:\n  carol: plaintext\n");
+    let logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("keeping the previous web config")
+            .count()
+    };
+    wait_until(
+        "the bad change to be logged",
+        Duration::from_secs(10),
+        || {
+            get(port, Some("bob:two"));
+            logged() > 0
+        },
+    );
+    for _ in 0..3 {
+        assert_eq!(get(port, Some("bob:two")).0, 200, "bob still in");
+        assert_eq!(get(port, Some("carol:plaintext")).0, 401);
+    }
+    // Requests over two more reload checks (one a second): still one line.
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_millis(2200) {
+        get(port, Some("bob:two"));
+    }
+    assert_eq!(logged(), 1, "the bad change is logged once");
+
+    // A rate limit added by a change: 3 requests a minute, the 4th is 429
+    // before any password check.
+    replace(
+        &web,
+        &format!(
+            "basic_auth_users:\n  bob: {}\nrate_limit:\n  interval: 1m\n  burst: 3\n",
+            hash("two")
+        ),
+    );
+    wait_until("a 429", Duration::from_secs(15), || {
+        get(port, Some("bob:two")).0 == 429
+    });
+    let (status, text) = get(port, None);
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("rate limit exceeded"), "{text}");
+}
