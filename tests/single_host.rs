@@ -515,7 +515,11 @@ fn bad_input_gets_a_clear_error() {
     let location = format!("--ha.state-save-location={}", dir.display());
     for (how, bytes, says) in [
         ("garbage", &b"garbage\x00\xff"[..], "not UTF-8"),
-        ("truncated", &b"{\"format\": 1, \"gener"[..], "not valid JSON"),
+        (
+            "truncated",
+            &b"{\"format\": 1, \"gener"[..],
+            "not valid JSON",
+        ),
         ("missing", &b""[..], "cannot read"),
     ] {
         if how == "missing" {
@@ -543,5 +547,39 @@ fn bad_input_gets_a_clear_error() {
             );
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn collect_once_exits_1_when_a_collector_fails() {
+    let _c = cluster();
+    // The embedded cluster's slurm.conf, but slurmctld on a port where
+    // nothing listens: every collector that asks slurmctld fails.
+    let dir = std::env::temp_dir().join(format!("collect-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("slurm.conf");
+    let text = std::fs::read_to_string(slurm_conf()).unwrap();
+    std::fs::write(&conf, format!("{text}SlurmctldPort=1\n")).unwrap();
+    let out = exporter()
+        .args(["collect", "--once", "--no-collector.accounting"])
+        .env("SLURM_CONF", &conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("collector jobs failed"), "{err}");
+    // What it could not read is said in the exposition too.
+    assert_eq!(success(&text, "jobs"), Some(0.0), "{text}");
+    let ok = exporter()
+        .args(["collect", "--once", "--no-collector.accounting"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
