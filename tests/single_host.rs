@@ -42,9 +42,30 @@ fn jobs_by_partition_and_state_match_squeue() {
             "true",
         ],
     );
-    wait_until("the first job to run", Duration::from_secs(60), || {
-        sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() >= 1
-    });
+    // An array with some tasks running and the rest pending: node3 fits
+    // one 3-CPU task at a time (with or without the 1-CPU job above).
+    sh_ok(
+        "sbatch",
+        &[
+            "-Q",
+            "-p",
+            "debug",
+            "-w",
+            "node3",
+            "-N",
+            "1",
+            "-n",
+            "3",
+            "--array=1-4",
+            "--wrap",
+            "sleep 300",
+        ],
+    );
+    wait_until(
+        "the first job and one array task to run",
+        Duration::from_secs(60),
+        || sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() >= 2,
+    );
 
     let (text, ok) = collect_once(&["--no-collector.accounting"]);
     assert!(ok, "collect --once failed");
@@ -62,10 +83,19 @@ fn jobs_by_partition_and_state_match_squeue() {
         }
     }
     assert_eq!(family(&text, "squeue_partition_jobs_state"), want);
-    // 200 + 7 held array tasks and one held 2-partition job pend in batch.
+    // 200 + 7 held array tasks and one held 2-partition job pend in batch;
+    // in debug the 2-partition job and 3 tasks of the array pend, one runs.
     assert_eq!(
         want[&labels(&[("partition", "batch"), ("state", "pending")])],
         208.0
+    );
+    assert_eq!(
+        want[&labels(&[("partition", "debug"), ("state", "pending")])],
+        4.0
+    );
+    assert_eq!(
+        want[&labels(&[("partition", "debug"), ("state", "running")])],
+        2.0
     );
     let held = family(&text, "slurm_partition_jobs_pending_reason");
     assert_eq!(
@@ -74,13 +104,18 @@ fn jobs_by_partition_and_state_match_squeue() {
     );
     assert_eq!(
         family(&text, "slurm_jobs")[&labels(&[("state", "pending")])],
-        208.0
+        211.0
     );
-    // The running job holds one CPU in debug.
+    // The running job holds one CPU in debug, the running task three; the
+    // pending tasks ask for 3 each.
+    let cpus = family(&text, "slurm_partition_job_cpus");
     assert_eq!(
-        family(&text, "slurm_partition_job_cpus")
-            [&labels(&[("partition", "debug"), ("state", "running")])],
-        1.0
+        cpus[&labels(&[("partition", "debug"), ("state", "running")])],
+        4.0
+    );
+    assert_eq!(
+        cpus[&labels(&[("partition", "debug"), ("state", "pending")])],
+        10.0
     );
 }
 
