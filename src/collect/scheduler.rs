@@ -233,7 +233,7 @@ impl Collector for SchedulerCollector {
             ),
             c(
                 "slurm_backfill_jobs_total",
-                "Jobs started by backfill since the statistics were reset",
+                "Jobs started by backfill since slurmctld started (or sdiag --reset)",
                 s.bf_backfilled_jobs as f64,
             ),
             c(
@@ -243,7 +243,7 @@ impl Collector for SchedulerCollector {
             ),
             g(
                 "slurm_backfill_last_jobs",
-                "Jobs started by backfill since the last slurmctld start",
+                "Jobs started by backfill since the statistics were last reset",
                 s.bf_last_backfilled_jobs as f64,
             ),
             c(
