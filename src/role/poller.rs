@@ -308,3 +308,56 @@ impl RolePoller {
         (decision, changed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_heartbeat(dir: &std::path::Path, time: i64, index: u64) {
+        let mut b = (time as u64).to_be_bytes().to_vec();
+        b.extend_from_slice(&index.to_be_bytes());
+        std::fs::write(dir.join("heartbeat"), b).unwrap();
+    }
+
+    /// The look between full polls (`sample`, every 100 ms in the role
+    /// thread): the backup's exporter sees the primary's heartbeat between
+    /// two writes of its own slurmctld, and stays standby while the
+    /// primary's stays fresh although the file names the backup again (a
+    /// split brain: two writers, the file holds the last).
+    #[test]
+    fn a_sample_between_polls_catches_the_lower_index_and_keeps_it() {
+        let dir = std::env::temp_dir().join(format!("poller-sample-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = RolePoller::new(HaSettings::default());
+        p.state_dir = Some(dir.clone());
+        let t = now();
+        p.last = Some(Inputs {
+            now: t,
+            my_index: Some(1),
+            controllers: 2,
+            slurmctld_timeout: 10,
+            own_ping_ok: true,
+            ..Default::default()
+        });
+        write_heartbeat(&dir, t, 1);
+        let (d, _) = p.sample();
+        assert_eq!(d.role, Role::Active, "{d:?}");
+
+        write_heartbeat(&dir, t, 0);
+        let (d, changed) = p.sample();
+        assert_eq!((d.role, changed), (Role::Standby, true), "{d:?}");
+
+        write_heartbeat(&dir, t, 1);
+        let (d, changed) = p.sample();
+        assert_eq!((d.role, changed), (Role::Standby, false), "{d:?}");
+        assert_eq!(p.heartbeat_age, Some(now() - t));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sample_before_any_full_poll_changes_nothing() {
+        let mut p = RolePoller::new(HaSettings::default());
+        let (d, changed) = p.sample();
+        assert_eq!((d.role, changed), (Role::Unknown, false), "{d:?}");
+    }
+}
