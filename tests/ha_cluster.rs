@@ -1109,6 +1109,10 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
         // good state (rightly: nothing is lost) and never read. So the file
         // is corrupted again every 12 s (over two runs) until one is read.
         let mut corrupted: Option<Instant> = None;
+        // The README's promise, against times taken here: counting resumes
+        // from 300 s before the bad file was read, which is between the
+        // first corruption and the moment it was noticed.
+        let first_corruption = unix_now() as f64; // (the containers share this clock)
         wait_until(
             &format!("the {how} file to be noticed"),
             Duration::from_secs(60),
@@ -1148,6 +1152,7 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
         );
         // No crash: the same process answers, and counting resumes from its
         // declared start, exactly.
+        let noticed_at = (unix_now() + 1) as f64;
         let since_ts = scrape("ctl1")
             .and_then(|t| {
                 value(
@@ -1156,6 +1161,11 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
                 )
             })
             .unwrap();
+        assert!(
+            since_ts >= first_corruption - 300.0 - 1.0 && since_ts <= noticed_at - 300.0 + 1.0,
+            "{how}: counting resumes from {since_ts}, not 300 s before the bad file was read \
+             (corrupted from {first_corruption}, noticed at {noticed_at})"
+        );
         let since = ok(&[
             "exec",
             "ctl1",
@@ -1255,27 +1265,60 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     assert_eq!(diff(&completions(&scrape("ctl1").unwrap()), &before), truth);
 }
 
-/// Samples both exporters every 200 ms while `during` runs, then for
-/// `after`; returns the longest stretch in which both served as active.
-fn longest_double_active(after: Duration) -> Duration {
-    let (mut longest, mut since) = (Duration::ZERO, None::<Instant>);
-    let end = Instant::now() + after;
+/// Whether the exporter on `ctl` serves as active, asked from inside its
+/// own container: a controller cut off from the test (and from the bed's
+/// Prometheus) is still seen, as a Prometheus on its side of the cut would
+/// see it. None when nothing answers there; a paused container runs
+/// nothing, so it serves nothing either.
+fn active_inside(ctl: &str) -> Option<bool> {
+    let url = "http://127.0.0.1:9101/metrics";
+    let (ok, text) = cluster(&["exec", ctl, "curl", "-sf", "-m", "2", url]);
+    if !ok {
+        return None;
+    }
+    value(&text, "slurm_exporter_active").map(|v| v == 1.0)
+}
+
+/// What sampling both exporters from inside their containers saw.
+struct Sampled {
+    /// The longest stretch in which both served as active.
+    longest_both: Duration,
+    /// Samples in which ctl1, ctl2 served as active, of `samples`.
+    active: [usize; 2],
+    samples: usize,
+}
+
+/// Samples both exporters (active_inside) for `span`.
+fn sample_actives(span: Duration) -> Sampled {
+    let mut s = Sampled {
+        longest_both: Duration::ZERO,
+        active: [0, 0],
+        samples: 0,
+    };
+    let mut since = None::<Instant>;
+    let end = Instant::now() + span;
     while Instant::now() < end {
-        let both = active("ctl1") == Some(true) && active("ctl2") == Some(true);
-        match (both, since) {
+        let (a1, a2) = (
+            active_inside("ctl1") == Some(true),
+            active_inside("ctl2") == Some(true),
+        );
+        s.samples += 1;
+        s.active[0] += a1 as usize;
+        s.active[1] += a2 as usize;
+        match (a1 && a2, since) {
             (true, None) => since = Some(Instant::now()),
             (false, Some(t)) => {
-                longest = longest.max(t.elapsed());
+                s.longest_both = s.longest_both.max(t.elapsed());
                 since = None;
             }
             _ => {}
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
     if let Some(t) = since {
-        longest = longest.max(t.elapsed());
+        s.longest_both = s.longest_both.max(t.elapsed());
     }
-    longest
+    s
 }
 
 /// The exporter that reports active now, if exactly one does.
@@ -1318,20 +1361,39 @@ fn split_brain(fault: &str, undo: &str, takeover: bool, hold: Duration) {
         eprintln!("{fault}: ctl2's slurmctld took control {took:?} after the fault");
     }
     // `hold` more with the fault in place (past SlurmctldTimeout, 10 s).
-    let during = longest_double_active(hold);
+    let during = sample_actives(hold);
     let back = Instant::now();
     ok(&[undo, "ctl1"]);
-    let after = longest_double_active(Duration::from_secs(45));
+    let after = sample_actives(Duration::from_secs(45));
     eprintln!(
-        "{fault}/{undo}: longest stretch with both exporters active: {during:?} during, {after:?} after ({:?} since the fault, undone at {:?})",
+        "{fault}/{undo}: longest stretch with both exporters active: {:?} during, {:?} after ({:?} since the fault, undone at {:?}); samples with ctl1, ctl2 active: {:?} of {} during, {:?} of {} after",
+        during.longest_both,
+        after.longest_both,
         t0.elapsed(),
-        back - t0
+        back - t0,
+        during.active,
+        during.samples,
+        after.active,
+        after.samples,
     );
-    // One poll interval (2 s) plus the 200 ms sampling step and scrape time.
-    for d in [during, after] {
+    // One poll interval (2 s) plus a sampling step and scrape time.
+    for d in [during.longest_both, after.longest_both] {
         assert!(
             d <= Duration::from_millis(2700),
             "both exporters active for {d:?}"
+        );
+    }
+    if !takeover {
+        // Slurm keeps ctl1 in control through the cut: its exporter, seen
+        // from its own side, stays active (so a double active would have
+        // been seen), and ctl2's stays standby throughout.
+        assert!(
+            during.active[0] > 0,
+            "ctl1's exporter never seen active during the cut"
+        );
+        assert_eq!(
+            during.active[1], 0,
+            "ctl2's exporter served as active while Slurm kept ctl1 in control"
         );
     }
     // Slurm itself may lose or hold jobs submitted around a split brain
