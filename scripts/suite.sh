@@ -54,7 +54,8 @@ build() {
   # crates.io; the container builds offline from the shared cargo home.
   cargo fetch --quiet --manifest-path "$here/Cargo.toml"
   local t0=$SECONDS
-  in_container cargo build --quiet --workspace --lib --bins --tests
+  # At nice 19: scripts/test.sh builds the suites beside the HA scenarios.
+  in_container nice -n 19 cargo build --quiet --workspace --lib --bins --tests
   log "built for $(in_container slurmctld -V) in $((SECONDS - t0))s"
 }
 

@@ -14,9 +14,9 @@
 #    Prometheus, and the steady-state, kill -9 and failback scenario in both
 #    modes. TEST_SUITES="" skips them; TEST_SUITES=forky runs one.
 # Beside step 2, at nice 19 (the scenarios mostly wait on Slurm's timers):
-# the compile check of every release in shared/slurm-src
-# (scripts/compile-check.sh; TEST_COMPILE_CHECK=0 skips it) and the images
-# of the source-built suites in TEST_SUITES.
+# the images and builds of the suites of step 3, and the compile check of
+# every release in shared/slurm-src (scripts/compile-check.sh;
+# TEST_COMPILE_CHECK=0 skips it).
 # Extra arguments go to the bookworm test runs (e.g. a filter).
 # Every part runs even when an earlier one failed; the exit status says
 # whether all passed.
@@ -44,18 +44,18 @@ suites=${TEST_SUITES-trixie forky src-25.11.5}
 # are collected in $side_failed and its output shown when it is done.
 side_log=$(mktemp /tmp/test-side.XXXXXX) side_failed=$side_log.failed
 side() {
-  local t0=$SECONDS suite
+  local t0 suite
+  # A failed build is reported by the suite's own step below.
+  for suite in $suites; do
+    t0=$SECONDS
+    nice -n 19 ionice -c3 scripts/suite.sh "$suite" build || true
+    echo "test: images and build of $suite took $((SECONDS - t0))s" >&2
+  done
   if [ "${TEST_COMPILE_CHECK:-1}" = 1 ]; then
+    t0=$SECONDS
     nice -n 19 ionice -c3 scripts/compile-check.sh || echo "compile check" >>"$side_failed"
     echo "test: compile check took $((SECONDS - t0))s" >&2
   fi
-  for suite in $suites; do
-    case $suite in src-*)
-      t0=$SECONDS
-      nice -n 19 docker/build-images.sh --dev "$suite" || echo "image ($suite)" >>"$side_failed"
-      echo "test: image of $suite took $((SECONDS - t0))s" >&2 ;;
-    esac
-  done
 }
 side >"$side_log" 2>&1 &
 side_pid=$!
