@@ -70,6 +70,8 @@ flags:
   --collector.NAME / --no-collector.NAME      enable / disable a collector
   --collector.NAME.interval=DUR    how often it runs (e.g. 15s, 2m)
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
+  --no-collector.nodes.per-node    no per-node series (slurm_node_*{node}, slurm_node_info); totals stay
+  --collector.nodes.reason-max-length=N   cut node reasons in labels to N characters (default 128)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
   --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
@@ -236,6 +238,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 );
             }
             "--collector.scheduler.rpc-users" => opts.scheduler_rpc_users = true,
+            "--collector.nodes.per-node" => opts.nodes_per_node = true,
+            "--no-collector.nodes.per-node" => opts.nodes_per_node = false,
+            "--collector.nodes.reason-max-length" => {
+                let v = value(&flag)?;
+                opts.reason_max_chars = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("bad --collector.nodes.reason-max-length {v:?} (a number of characters, 1 or more)"))?;
+            }
             "--collector.accounting.lookback" => {
                 opts.accounting_lookback = parse_duration(&value(&flag)?)?
             }
@@ -399,6 +411,29 @@ mod tests {
             assert!(matches!(p(&version), Ok(Command::Version)), "{version:?}");
         }
         assert!(matches!(p(&["run", "-h", "--nope"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn node_cardinality_flags() {
+        let Command::Run(s) = p(&[]).unwrap() else {
+            panic!()
+        };
+        assert!(s.options.0.nodes_per_node);
+        assert_eq!(s.options.0.reason_max_chars, collect::REASON_MAX_CHARS);
+        let Command::Run(s) = p(&[
+            "--no-collector.nodes.per-node",
+            "--collector.nodes.reason-max-length=10",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert!(!s.options.0.nodes_per_node);
+        assert_eq!(s.options.0.reason_max_chars, 10);
+        assert!(s.collectors.iter().any(|(n, _)| *n == "nodes"));
+        for bad in ["0", "many"] {
+            let flag = format!("--collector.nodes.reason-max-length={bad}");
+            assert!(p(&[&flag]).unwrap_err().contains("reason-max-length"));
+        }
     }
 
     #[test]

@@ -618,3 +618,64 @@ fn collect_once_exits_1_when_a_collector_fails() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn per_node_series_can_be_switched_off_and_reasons_are_cut() {
+    let _c = cluster();
+    let long = format!("{}_tail", "x".repeat(40));
+    sh_ok(
+        "scontrol",
+        &[
+            "update",
+            "nodename=node2",
+            "state=drain",
+            &format!("reason={long}"),
+        ],
+    );
+    let (whole, ok_whole) = collect_once(&["--no-collector.accounting"]);
+    let (cut, ok_cut) = collect_once(&[
+        "--no-collector.accounting",
+        "--no-collector.nodes.per-node",
+        "--collector.nodes.reason-max-length=40",
+    ]);
+    sh_ok("scontrol", &["update", "nodename=node2", "state=resume"]);
+    assert!(ok_whole && ok_cut);
+    let per_node = [
+        "slurm_node_cpus",
+        "slurm_node_cpus_alloc",
+        "slurm_node_cpus_idle",
+        "slurm_node_memory_bytes",
+        "slurm_node_memory_alloc_bytes",
+        "slurm_node_gpus",
+        "slurm_node_gpus_alloc",
+        "slurm_node_info",
+    ];
+    for f in per_node {
+        assert!(!family(&whole, f).is_empty(), "{f} by default");
+        assert!(family(&cut, f).is_empty(), "{f} switched off");
+    }
+    // The totals stay, and equal.
+    for f in ["slurm_nodes", "slurm_cluster_cpus", "slurm_partition_nodes"] {
+        assert_eq!(family(&whole, f), family(&cut, f), "{f}");
+    }
+    let reasons = |text: &str| -> Vec<String> {
+        family(text, "sinfo_partition_nodes_state")
+            .keys()
+            .filter(|k| k.contains("xxxx"))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        reasons(&whole).iter().all(|k| k.contains(&long)),
+        "{:?}",
+        reasons(&whole)
+    );
+    let cut_reasons = reasons(&cut);
+    assert!(!cut_reasons.is_empty());
+    for k in &cut_reasons {
+        assert!(
+            k.contains(&format!("reason=\"{}\"", "x".repeat(40))) && !k.contains("_tail"),
+            "{k}"
+        );
+    }
+}

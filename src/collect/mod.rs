@@ -70,8 +70,14 @@ pub fn known(name: &str) -> Option<&'static Known> {
 }
 
 /// Options some collectors take.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
+    /// The per-node families (`slurm_node_*{node}`, `slurm_node_info`): on
+    /// by default; off for clusters where one series per node and family
+    /// is too many (the totals by state, flag and partition stay).
+    pub nodes_per_node: bool,
+    /// Node reasons (free text) are cut to this many characters in labels.
+    pub reason_max_chars: usize,
     /// RPC statistics per user (uid label): opt-in, capped.
     pub scheduler_rpc_users: bool,
     /// Look-back of the accounting collector's first query.
@@ -82,6 +88,33 @@ pub struct Options {
     pub jetpack_path: Option<String>,
     /// Plugin mode: ask slurmdbd through this program (see finished_jobs).
     pub accounting_helper: Option<std::path::PathBuf>,
+}
+
+/// Default of `--collector.nodes.reason-max-length`.
+pub const REASON_MAX_CHARS: usize = 128;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            nodes_per_node: true,
+            reason_max_chars: REASON_MAX_CHARS,
+            scheduler_rpc_users: false,
+            accounting_lookback: Duration::ZERO,
+            durable_accounting: false,
+            azslurm_path: None,
+            jetpack_path: None,
+            accounting_helper: None,
+        }
+    }
+}
+
+/// A node's reason as a label: "" stays "", longer than `max` characters
+/// is cut there (on a character boundary).
+pub fn reason_label(reason: &str, max: usize) -> &str {
+    match reason.char_indices().nth(max) {
+        Some((i, _)) => &reason[..i],
+        None => reason,
+    }
 }
 
 /// The enabled collectors with their intervals, ready for Engine::new.
@@ -98,8 +131,13 @@ pub fn build_enabled(
 pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
     Some(match name {
         "jobs" => Box::new(jobs::JobsCollector),
-        "nodes" => Box::new(nodes::NodesCollector),
-        "partitions" => Box::new(partitions::PartitionsCollector),
+        "nodes" => Box::new(nodes::NodesCollector {
+            per_node: opts.nodes_per_node,
+            reason_max_chars: opts.reason_max_chars,
+        }),
+        "partitions" => Box::new(partitions::PartitionsCollector {
+            reason_max_chars: opts.reason_max_chars,
+        }),
         "scheduler" => Box::new(scheduler::SchedulerCollector {
             per_user: opts.scheduler_rpc_users,
         }),
@@ -128,4 +166,18 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
 /// Adds one to a counting map.
 pub(crate) fn bump<K: Ord>(map: &mut std::collections::BTreeMap<K, f64>, key: K, by: f64) {
     *map.entry(key).or_insert(0.0) += by;
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::reason_label;
+
+    #[test]
+    fn reasons_are_cut_on_a_character_boundary() {
+        assert_eq!(reason_label("", 3), "");
+        assert_eq!(reason_label("disk", 4), "disk");
+        assert_eq!(reason_label("disk failure", 4), "disk");
+        // 'é' is two bytes: cut after 2 characters, not 2 bytes.
+        assert_eq!(reason_label("rééboot", 2), "ré");
+    }
 }

@@ -1,12 +1,16 @@
 //! Per-node resources and state, and cluster-wide totals.
 
-use super::{bump, Collector, Source, Sources};
+use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::parse::gres;
 use crate::slurm::Node;
 use std::collections::BTreeMap;
 
-pub struct NodesCollector;
+pub struct NodesCollector {
+    /// Export the per-node families (`--no-collector.nodes.per-node`).
+    pub per_node: bool,
+    pub reason_max_chars: usize,
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -102,7 +106,8 @@ impl Collector for NodesCollector {
             gpus.add(&name, g);
             gpus_alloc.add(&name, ga);
             let state = node.state();
-            info.add(&[node.name(), state.long(), node.reason()], 1.0);
+            let reason = reason_label(node.reason(), self.reason_max_chars);
+            info.add(&[node.name(), state.long(), reason], 1.0);
             bump(&mut by_state, state.long(), 1.0);
             for flag in state.flags() {
                 bump(&mut by_flag, flag, 1.0);
@@ -115,9 +120,11 @@ impl Collector for NodesCollector {
             g_total += g;
             g_alloc += ga;
         }
-        out.extend([
-            cpus, cpus_alloc, cpus_idle, mem, mem_alloc, mem_free, load, gpus, gpus_alloc, info,
-        ]);
+        if self.per_node {
+            out.extend([
+                cpus, cpus_alloc, cpus_idle, mem, mem_alloc, mem_free, load, gpus, gpus_alloc, info,
+            ]);
+        }
 
         let mut f = Family::gauge(
             "slurm_nodes",

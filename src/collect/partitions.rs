@@ -2,12 +2,14 @@
 //! per-partition resources, from the node table and the partition list.
 
 use super::nodes::cpu_split;
-use super::{bump, Collector, Source, Sources};
+use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::parse::{gres, hostlist};
 use std::collections::BTreeMap;
 
-pub struct PartitionsCollector;
+pub struct PartitionsCollector {
+    pub reason_max_chars: usize,
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -37,7 +39,7 @@ impl Collector for PartitionsCollector {
                 let state = node.state();
                 let reason = match node.reason() {
                     "" => "none",
-                    r => r,
+                    r => reason_label(r, self.reason_max_chars),
                 };
                 groups
                     .entry((part.name(), state.cyclecloud(), reason))
