@@ -76,6 +76,8 @@ flags:
   --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
   --ha.poll-interval=DUR           how often the role is checked (default 5s)
+  --ha.handover-delay=DUR          after a failback, stand by this long once the other exporter
+                                   withdrew (default 15s; at least Prometheus' scrape interval)
   --ha.state-save-location=DIR     override slurm.conf's StateSaveLocation
   --ha.controller-index=N          this host's SlurmctldHost index (default: by hostname)
   --log.level=debug|info|warn|error    (default info)
@@ -229,6 +231,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                     return Err("--ha.poll-interval must be at least 1s".into());
                 }
             }
+            "--ha.handover-delay" => ha.handover_delay = parse_duration(&value(&flag)?)?,
             "--ha.state-save-location" => ha.state_save_location = Some(value(&flag)?.into()),
             "--ha.controller-index" => {
                 let v = value(&flag)?;

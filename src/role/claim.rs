@@ -94,6 +94,15 @@ pub struct Claims {
     /// strength of our last claim: a second less than the others wait
     /// before they take it for stale (its time is in whole seconds).
     lease_ms: u64,
+    /// How long we still stand by after a higher index's exporter
+    /// withdrew (`--ha.handover-delay`): Prometheus keeps each target's
+    /// last sample until its next scrape, so a takeover sooner than one
+    /// scrape interval after the withdrawal shows both exporters active
+    /// in every query between the two scrapes.
+    handover_delay: Duration,
+    /// While we wait for a higher index: None until its claim is gone,
+    /// then when we first saw it gone.
+    handover: Option<Option<std::time::Instant>>,
 }
 
 /// Milliseconds since the epoch (0 if the clock is before it).
@@ -104,7 +113,13 @@ pub fn now_ms() -> u64 {
 }
 
 impl Claims {
-    pub fn new(dir: PathBuf, me: u32, controllers: u32, poll: Duration) -> Claims {
+    pub fn new(
+        dir: PathBuf,
+        me: u32,
+        controllers: u32,
+        poll: Duration,
+        handover_delay: Duration,
+    ) -> Claims {
         Claims {
             dir,
             me,
@@ -112,7 +127,16 @@ impl Claims {
             valid: 3 * poll.as_secs().max(1) as i64 + 1,
             claimed: false,
             lease_ms: 0,
+            handover_delay,
+            handover: None,
         }
+    }
+
+    /// Whether we stand by but keep our claim: waiting for a higher
+    /// index's exporter to withdraw, or for the handover delay after it
+    /// did. Our claim must stay then, or that exporter never sees it.
+    pub fn holding(&self) -> bool {
+        self.handover.is_some()
     }
 
     /// Until when this exporter may serve as active (`Published::get`): a
@@ -172,6 +196,7 @@ impl Claims {
             return (base, None);
         }
         if base.role != Role::Active {
+            self.handover = None;
             return (base, None);
         }
         if active_now && !full {
@@ -182,6 +207,7 @@ impl Claims {
         // Yield to a lower index before claiming: no write while it stands.
         let others = fresh_others(&self.dir, self.me, self.controllers, now);
         if let Some(ix) = lower(&others) {
+            self.handover = None;
             return (yield_to(ix), None);
         }
         let mut problem = None;
@@ -192,23 +218,38 @@ impl Claims {
         // at least one sees the other.
         let others = fresh_others(&self.dir, self.me, self.controllers, now);
         if let Some(ix) = lower(&others) {
+            self.handover = None;
             return (yield_to(ix), problem);
         }
         if let Some(c) = others.iter().find(|c| c.index > self.me) {
+            self.handover = Some(None);
             let why = format!(
                 "{}; waiting for controller {}'s exporter to withdraw its claim",
                 base.why, c.index
             );
-            return (
-                Decision {
-                    role: Role::Standby,
-                    source: "claim",
-                    why,
-                },
-                problem,
-            );
+            return (standing_by(why), problem);
+        }
+        if let Some(seen) = self.handover {
+            let gone = seen.unwrap_or_else(std::time::Instant::now);
+            if gone.elapsed() < self.handover_delay {
+                self.handover = Some(Some(gone));
+                let why = format!(
+                    "{}; the other exporter withdrew: standing by {:?} (--ha.handover-delay) so that no scrape sees two exporters",
+                    base.why, self.handover_delay
+                );
+                return (standing_by(why), problem);
+            }
+            self.handover = None;
         }
         (base, problem)
+    }
+}
+
+fn standing_by(why: String) -> Decision {
+    Decision {
+        role: Role::Standby,
+        source: "claim",
+        why,
     }
 }
 
@@ -264,8 +305,8 @@ mod tests {
     fn a_failback_hands_over_without_overlap() {
         let d = dir("failback");
         let poll = Duration::from_secs(2);
-        let mut backup = Claims::new(d.clone(), 1, 2, poll);
-        let mut primary = Claims::new(d.clone(), 0, 2, poll);
+        let mut backup = Claims::new(d.clone(), 1, 2, poll, Duration::ZERO);
+        let mut primary = Claims::new(d.clone(), 0, 2, poll, Duration::ZERO);
         let (b, _) = backup.settle(active(), false, true, 1000);
         assert_eq!(b.role, Role::Active);
         // The primary takes control: it claims but waits.
@@ -304,13 +345,46 @@ mod tests {
         assert!(!path(&d, 1).exists());
     }
 
+    /// After the backup withdrew, the primary stands by for the handover
+    /// delay, claim kept (`holding`), then exports.
+    #[test]
+    fn a_failback_waits_the_handover_delay_after_the_withdrawal() {
+        let d = dir("handover");
+        let poll = Duration::from_secs(2);
+        let delay = Duration::from_millis(300);
+        let mut backup = Claims::new(d.clone(), 1, 2, poll, delay);
+        let mut primary = Claims::new(d.clone(), 0, 2, poll, delay);
+        backup.settle(active(), false, true, 1000);
+        let (p, _) = primary.settle(active(), false, true, 1001);
+        assert_eq!(p.role, Role::Standby);
+        assert!(primary.holding(), "a waiting exporter keeps its claim");
+        // The backup sees it at its next full poll and yields.
+        let (b, _) = backup.settle(active(), true, true, 1002);
+        assert_eq!(b.role, Role::Standby);
+        assert!(!backup.holding());
+        backup.withdraw().unwrap();
+        let t = std::time::Instant::now();
+        let (p, _) = primary.settle(active(), false, false, 1002);
+        assert_eq!((p.role, p.source), (Role::Standby, "claim"));
+        assert!(p.why.contains("handover-delay"), "{}", p.why);
+        assert!(primary.holding() && path(&d, 0).exists());
+        let mut role = p.role;
+        while role != Role::Active {
+            assert!(t.elapsed() < Duration::from_secs(2), "never took over");
+            std::thread::sleep(Duration::from_millis(20));
+            role = primary.settle(active(), false, false, 1002).0.role;
+        }
+        assert!(t.elapsed() >= delay, "took over after {:?}", t.elapsed());
+        assert!(!primary.holding());
+    }
+
     #[test]
     fn a_crashed_exporters_claim_expires_and_a_withdrawn_one_is_gone() {
         let d = dir("expire");
         let poll = Duration::from_secs(2);
-        let mut dead = Claims::new(d.clone(), 0, 2, poll);
+        let mut dead = Claims::new(d.clone(), 0, 2, poll, Duration::ZERO);
         dead.settle(active(), false, true, 1000);
-        let mut backup = Claims::new(d.clone(), 1, 2, poll);
+        let mut backup = Claims::new(d.clone(), 1, 2, poll, Duration::ZERO);
         // Within 3 polls + 1 s of its last refresh the claim stands.
         assert_eq!(
             backup.settle(active(), false, true, 1007).0.role,
@@ -322,7 +396,7 @@ mod tests {
         );
         // Slurm's signals turn the primary's exporter to standby: its
         // claim goes at once.
-        let mut primary = Claims::new(d.clone(), 0, 2, poll);
+        let mut primary = Claims::new(d.clone(), 0, 2, poll, Duration::ZERO);
         primary.settle(active(), false, true, 2000);
         assert!(path(&d, 0).exists());
         let standby = Decision {
@@ -341,14 +415,14 @@ mod tests {
     #[test]
     fn one_controller_and_garbage_are_no_claims() {
         let d = dir("single");
-        let mut only = Claims::new(d.clone(), 0, 1, Duration::from_secs(2));
+        let mut only = Claims::new(d.clone(), 0, 1, Duration::from_secs(2), Duration::ZERO);
         assert_eq!(
             only.settle(active(), false, true, 1000).0.role,
             Role::Active
         );
         assert!(!path(&d, 0).exists(), "nobody to tell");
         std::fs::write(path(&d, 0), "garbage").unwrap();
-        let mut backup = Claims::new(d.clone(), 1, 2, Duration::from_secs(2));
+        let mut backup = Claims::new(d.clone(), 1, 2, Duration::from_secs(2), Duration::ZERO);
         assert_eq!(
             backup.settle(active(), false, true, 1000).0.role,
             Role::Active

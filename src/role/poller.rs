@@ -21,6 +21,9 @@ const DEFAULT_SLURMCTLD_TIMEOUT: i64 = 120;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HaSettings {
     pub poll: Duration,
+    /// After another exporter withdrew, how long to stand by before
+    /// exporting (claim.rs): at least Prometheus' scrape interval.
+    pub handover_delay: Duration,
     pub state_save_location: Option<PathBuf>,
     pub controller_index: Option<u32>,
 }
@@ -29,6 +32,7 @@ impl Default for HaSettings {
     fn default() -> Self {
         HaSettings {
             poll: Duration::from_secs(5),
+            handover_delay: Duration::from_secs(15),
             state_save_location: None,
             controller_index: None,
         }
@@ -232,8 +236,15 @@ impl RolePoller {
                 crate::error!("role check: {e}");
             }
         }
-        self.claims =
-            want.map(|(dir, me)| Claims::new(dir, me, inputs.controllers, self.settings.poll));
+        self.claims = want.map(|(dir, me)| {
+            Claims::new(
+                dir,
+                me,
+                inputs.controllers,
+                self.settings.poll,
+                self.settings.handover_delay,
+            )
+        });
     }
 
     /// Until when (ms since the epoch) this exporter may serve as active:
@@ -248,7 +259,8 @@ impl RolePoller {
     /// longer served): withdraws our claim, which lets the next exporter
     /// start.
     pub fn published(&mut self) {
-        if self.role() != Role::Active {
+        let holding = self.claims.as_ref().is_some_and(Claims::holding);
+        if self.role() != Role::Active && !holding {
             self.release();
         }
     }
