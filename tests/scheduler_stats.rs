@@ -202,13 +202,20 @@ const FIGURES: &[Figure] = &[
 #[test]
 fn every_sdiag_figure_equals_sdiag() {
     let _c = cluster();
-    // Jobs to schedule, so both schedulers have cycles (and means) to show.
-    for _ in 0..3 {
-        sh_ok("sbatch", &["-Q", "-p", "debug", "--wrap", "true"]);
+    // Jobs to schedule, so both schedulers have cycles (and means) to show:
+    // the second waits for node3's CPUs, so the backfill scheduler has a
+    // pending job to look at (25.11 counts no cycle without one).
+    for _ in 0..2 {
+        sh_ok(
+            "sbatch",
+            &[
+                "-Q", "-p", "debug", "-w", "node3", "-N", "1", "-n", "4", "--wrap", "sleep 5",
+            ],
+        );
     }
     wait_until(
         "a backfill cycle with the jobs done",
-        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(90),
         || {
             let d = sdiag();
             let get = |s: &str, l: &str| d.get(&(s.to_string(), l.to_string())).copied();
