@@ -44,7 +44,7 @@ wait_daemon() {
   news() { tail -c +"$((from + 1))" "$log" 2>/dev/null; }
   until "$@" >/dev/null 2>&1; do
     if { [ $((SECONDS - started)) -ge 3 ] && ! alive "$daemon"; } ||
-      news | grep -qE 'fatal|Access denied'; then
+      news | grep -qE '(^|\] )fatal:|Access denied'; then
       log "$daemon did not start; from $log:"
       news | grep -E 'error|fatal' | tail -n 5 >&2 || true
       stop_daemon "$daemon"
@@ -234,6 +234,10 @@ start_mariadb() {
     (setsid mysqld_safe --bind-address=127.0.0.1 >"$DIR/log/mysqld_safe.log" 2>&1 &)
     wait_for mariadb 60 mysqladmin ping
   fi
+  # MariaDB 11.6.2+ turns innodb_snapshot_isolation on, which Slurm does
+  # not support (26.05's slurmdbd warns at start and dies on the first
+  # write conflict). Older MariaDB has no such variable.
+  mysql -uroot -e 'SET GLOBAL innodb_snapshot_isolation=OFF' 2>/dev/null || true
   # The database is made here, not by slurmdbd: slurmdbd 24.11+ retries its
   # failed first connect (no database yet) on the same MariaDB handle, and
   # with MariaDB 11.8's client library (trixie, forky) every query on that
