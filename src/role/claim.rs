@@ -80,6 +80,33 @@ pub fn fresh_others(dir: &Path, me: u32, controllers: u32, now: i64) -> Vec<Clai
         .collect()
 }
 
+/// A claim file after its exporter withdrew: "withdrawn <index> <unix ms>".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub index: u32,
+    pub at_ms: u64,
+}
+
+pub fn parse_withdrawal(text: &str) -> Option<Withdrawal> {
+    let mut it = text.split_whitespace();
+    match (it.next(), it.next(), it.next(), it.next()) {
+        (Some("withdrawn"), Some(i), Some(t), None) => Some(Withdrawal {
+            index: i.parse().ok()?,
+            at_ms: t.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+/// The other controllers' withdrawn claims.
+pub fn withdrawals(dir: &Path, me: u32, controllers: u32) -> Vec<Withdrawal> {
+    (0..controllers)
+        .filter(|&i| i != me)
+        .filter_map(|i| std::fs::read_to_string(path(dir, i)).ok())
+        .filter_map(|t| parse_withdrawal(&t))
+        .collect()
+}
+
 /// Where one exporter stands in the claims, and the I/O that goes with it.
 pub struct Claims {
     pub dir: PathBuf,
@@ -100,9 +127,8 @@ pub struct Claims {
     /// scrape interval after the withdrawal shows both exporters active
     /// in every query between the two scrapes.
     handover_delay: Duration,
-    /// While we wait for a higher index: None until its claim is gone,
-    /// then when we first saw it gone.
-    handover: Option<Option<std::time::Instant>>,
+    /// We stand by but keep our claim (see `holding`).
+    holding: bool,
 }
 
 /// Milliseconds since the epoch (0 if the clock is before it).
@@ -128,7 +154,7 @@ impl Claims {
             claimed: false,
             lease_ms: 0,
             handover_delay,
-            handover: None,
+            holding: false,
         }
     }
 
@@ -136,7 +162,7 @@ impl Claims {
     /// index's exporter to withdraw, or for the handover delay after it
     /// did. Our claim must stay then, or that exporter never sees it.
     pub fn holding(&self) -> bool {
-        self.handover.is_some()
+        self.holding
     }
 
     /// Until when this exporter may serve as active (`Published::get`): a
@@ -166,13 +192,15 @@ impl Claims {
         if !std::mem::take(&mut self.claimed) {
             return Ok(());
         }
-        match std::fs::remove_file(path(&self.dir, self.me)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!(
+        // In place of the claim, when it was withdrawn: the next exporter
+        // waits the handover delay from then (`withdrawals`).
+        let text = format!("withdrawn {} {}\n", self.me, now_ms());
+        atomic::replace(&path(&self.dir, self.me), text.as_bytes()).map_err(|e| {
+            format!(
                 "cannot withdraw the exporter claim {}: {e}",
                 path(&self.dir, self.me).display()
-            )),
-            _ => Ok(()),
-        }
+            )
+        })
     }
 
     /// Turns the decision Slurm's signals gave (`base`) into the one to
@@ -196,7 +224,7 @@ impl Claims {
             return (base, None);
         }
         if base.role != Role::Active {
-            self.handover = None;
+            self.holding = false;
             return (base, None);
         }
         if active_now && !full {
@@ -207,7 +235,7 @@ impl Claims {
         // Yield to a lower index before claiming: no write while it stands.
         let others = fresh_others(&self.dir, self.me, self.controllers, now);
         if let Some(ix) = lower(&others) {
-            self.handover = None;
+            self.holding = false;
             return (yield_to(ix), None);
         }
         let mut problem = None;
@@ -218,29 +246,37 @@ impl Claims {
         // at least one sees the other.
         let others = fresh_others(&self.dir, self.me, self.controllers, now);
         if let Some(ix) = lower(&others) {
-            self.handover = None;
+            self.holding = false;
             return (yield_to(ix), problem);
         }
         if let Some(c) = others.iter().find(|c| c.index > self.me) {
-            self.handover = Some(None);
+            self.holding = true;
             let why = format!(
                 "{}; waiting for controller {}'s exporter to withdraw its claim",
                 base.why, c.index
             );
             return (standing_by(why), problem);
         }
-        if let Some(seen) = self.handover {
-            let gone = seen.unwrap_or_else(std::time::Instant::now);
-            if gone.elapsed() < self.handover_delay {
-                self.handover = Some(Some(gone));
-                let why = format!(
-                    "{}; the other exporter withdrew: standing by {:?} (--ha.handover-delay) so that no scrape sees two exporters",
-                    base.why, self.handover_delay
-                );
-                return (standing_by(why), problem);
-            }
-            self.handover = None;
+        // However Slurm ordered the switch, an exporter that withdrew less
+        // than the handover delay ago may still be active in Prometheus.
+        let delay_ms = self.handover_delay.as_millis() as u64;
+        let now_ms = now_ms();
+        if let Some(w) = withdrawals(&self.dir, self.me, self.controllers)
+            .into_iter()
+            .filter(|w| w.at_ms + delay_ms > now_ms)
+            .max_by_key(|w| w.at_ms)
+        {
+            self.holding = true;
+            let why = format!(
+                "{}; controller {}'s exporter withdrew {} ms ago: standing by {:?} (--ha.handover-delay) so that no scrape sees two exporters",
+                base.why,
+                w.index,
+                now_ms.saturating_sub(w.at_ms),
+                self.handover_delay
+            );
+            return (standing_by(why), problem);
         }
+        self.holding = false;
         (base, problem)
     }
 }
@@ -264,6 +300,13 @@ fn yield_to(ix: u32) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn withdrawn(d: &Path, index: u32) -> bool {
+        std::fs::read_to_string(path(d, index))
+            .ok()
+            .and_then(|t| parse_withdrawal(&t))
+            .is_some_and(|w| w.index == index)
+    }
 
     fn active() -> Decision {
         Decision {
@@ -327,7 +370,7 @@ mod tests {
             Role::Standby
         );
         backup.withdraw().unwrap();
-        assert!(!path(&d, 1).exists(), "the backup withdrew");
+        assert!(withdrawn(&d, 1), "the backup withdrew");
         let (p, _) = primary.settle(active(), false, false, 1002);
         assert_eq!(p.role, Role::Active);
         // Its lease ends a second before the others take its claim (time
@@ -342,7 +385,7 @@ mod tests {
         // primary's stands.
         let (b, _) = backup.settle(active(), false, false, 1003);
         assert_eq!(b.role, Role::Standby);
-        assert!(!path(&d, 1).exists());
+        assert!(withdrawn(&d, 1));
     }
 
     /// After the backup withdrew, the primary stands by for the handover
@@ -374,8 +417,46 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             role = primary.settle(active(), false, false, 1002).0.role;
         }
-        assert!(t.elapsed() >= delay, "took over after {:?}", t.elapsed());
+        // (The delay runs from the withdrawal, written just before `t`.)
+        assert!(
+            t.elapsed() + Duration::from_millis(50) >= delay,
+            "took over after {:?}",
+            t.elapsed()
+        );
         assert!(!primary.holding());
+    }
+
+    /// Slurm may turn the backup's exporter standby before the primary's
+    /// becomes active (so no claim is ever seen waiting): the withdrawal's
+    /// time still holds the primary back for the delay.
+    #[test]
+    fn a_recent_withdrawal_holds_a_new_exporter_back() {
+        let d = dir("recent");
+        let poll = Duration::from_secs(2);
+        let delay = Duration::from_millis(300);
+        let mut backup = Claims::new(d.clone(), 1, 2, poll, delay);
+        backup.settle(active(), false, true, 1000);
+        backup.withdraw().unwrap();
+        let mut primary = Claims::new(d.clone(), 0, 2, poll, delay);
+        let (p, _) = primary.settle(active(), false, true, 1001);
+        assert_eq!((p.role, p.source), (Role::Standby, "claim"));
+        assert!(p.why.contains("withdrew"), "{}", p.why);
+        let t = std::time::Instant::now();
+        while primary.settle(active(), false, false, 1001).0.role != Role::Active {
+            assert!(t.elapsed() < Duration::from_secs(2), "never took over");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // An old withdrawal holds nobody back.
+        let mut later = Claims::new(d.clone(), 0, 2, poll, delay);
+        assert_eq!(
+            later.settle(active(), false, true, 1002).0.role,
+            Role::Active
+        );
+        assert!(parse_withdrawal("withdrawn 1 x").is_none());
+        assert!(
+            parse("withdrawn 1 1000").is_err(),
+            "a withdrawal is no claim"
+        );
     }
 
     #[test]
@@ -409,7 +490,7 @@ mod tests {
             Role::Standby
         );
         primary.withdraw().unwrap();
-        assert!(!path(&d, 0).exists());
+        assert!(withdrawn(&d, 0));
     }
 
     #[test]
