@@ -65,14 +65,10 @@ const fn fig(section: &'static str, label: &'static str, series: &'static str) -
         floor: false,
     }
 }
-const fn micros(section: &'static str, label: &'static str, series: &'static str) -> Figure {
-    Figure {
-        section,
-        label,
-        series,
-        scale: 1e-6,
-        floor: false,
-    }
+/// We say seconds where sdiag says microseconds.
+const fn micros(mut f: Figure) -> Figure {
+    f.scale = 1e-6;
+    f
 }
 const fn mean(mut f: Figure) -> Figure {
     f.floor = true;
@@ -102,29 +98,37 @@ const FIGURES: &[Figure] = &[
         "Data since",
         "slurm_scheduler_stats_reset_timestamp_seconds",
     ),
-    micros(
+    micros(fig(
         "",
         "Latency for 1000 calls to gettimeofday()",
         "slurm_scheduler_gettimeofday_latency_seconds",
-    ),
-    micros("main", "Last cycle", "slurm_scheduler_cycle_last_seconds"),
+    )),
+    micros(fig(
+        "main",
+        "Last cycle",
+        "slurm_scheduler_cycle_last_seconds",
+    )),
     fig(
         "main",
         "Last cycle",
         "sdiag_main_cycle_time_us{type=\"last\"}",
     ),
-    micros("main", "Max cycle", "slurm_scheduler_cycle_max_seconds"),
+    micros(fig(
+        "main",
+        "Max cycle",
+        "slurm_scheduler_cycle_max_seconds",
+    )),
     fig(
         "main",
         "Max cycle",
         "sdiag_main_cycle_time_us{type=\"max\"}",
     ),
     fig("main", "Total cycles", "slurm_scheduler_cycles_total"),
-    mean(micros(
+    mean(micros(fig(
         "main",
         "Mean cycle",
         "slurm_scheduler_cycle_mean_seconds",
-    )),
+    ))),
     fig(
         "main",
         "Mean cycle",
@@ -158,17 +162,21 @@ const FIGURES: &[Figure] = &[
         "Last cycle when",
         "slurm_backfill_last_cycle_timestamp_seconds",
     ),
-    micros(
+    micros(fig(
         "backfill",
         "Last cycle",
         "slurm_backfill_cycle_last_seconds",
-    ),
-    micros("backfill", "Max cycle", "slurm_backfill_cycle_max_seconds"),
-    mean(micros(
+    )),
+    micros(fig(
+        "backfill",
+        "Max cycle",
+        "slurm_backfill_cycle_max_seconds",
+    )),
+    mean(micros(fig(
         "backfill",
         "Mean cycle",
         "slurm_backfill_cycle_mean_seconds",
-    )),
+    ))),
     fig("backfill", "Last depth cycle", "slurm_backfill_last_depth"),
     fig(
         "backfill",

@@ -126,7 +126,12 @@ fn curl(port: u16, dir: &Path, extra: &[&str]) -> (u16, String) {
         .arg(format!("https://127.0.0.1:{port}/metrics"))
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    status_and_text(&out.stdout)
+}
+
+/// `curl -i` output: (HTTP status, 0 if none; the whole text).
+fn status_and_text(stdout: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(stdout).into_owned();
     let status = text
         .split_whitespace()
         .nth(1)
@@ -389,13 +394,7 @@ fn get(port: u16, user: Option<&str>) -> (u16, String) {
     }
     let url = format!("http://127.0.0.1:{port}/metrics");
     let out = Command::new("curl").args(&args).arg(url).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    status_and_text(&out.stdout)
 }
 
 /// Replaces the web config by rename, as a configuration manager would.
