@@ -15,14 +15,16 @@
 //!   claim (the lowest index wins, as in Slurm's split brain);
 //! - a fresh claim of a higher index: it waits, claim kept, until that
 //!   exporter has seen this claim at its next full poll and withdrawn;
-//! - none: it exports, refreshing its claim every full poll.
+//! - none, and no other exporter withdrew within the handover delay: it
+//!   exports, refreshing its claim every full poll.
 //!
-//! A claim is withdrawn (removed) as soon as its exporter stops being
-//! active and when it shuts down; one left by a crash counts for three
-//! poll intervals and a second after its last refresh, so a takeover after
-//! a kill -9 (which Slurm makes only after SlurmctldTimeout) never waits
-//! for it. Plain files, replaced atomically, no locks: StateSaveLocation
-//! is often NFS, where a removed file is gone for the next open.
+//! A claim is withdrawn (replaced by "withdrawn <index> <unix ms>") as
+//! soon as its exporter stops being active and when it shuts down; the
+//! next exporter stands by for the handover delay after that moment. One
+//! left by a crash counts for three poll intervals and a second after its
+//! last refresh, so a takeover after a kill -9 (which Slurm makes only
+//! after SlurmctldTimeout) never waits for it. Plain files, replaced
+//! atomically, no locks: StateSaveLocation is often NFS.
 
 use super::{Decision, Role};
 use crate::state::atomic;
@@ -67,19 +69,6 @@ pub fn parse(text: &str) -> Result<Claim, String> {
     }
 }
 
-/// The claims of the controllers other than `me` that stand at `now`. An
-/// unreadable or garbled claim is no claim: only its own exporter writes
-/// it, atomically, so that can only be a file left half-way by a full disk
-/// of a crashed writer, which the writer replaces at its next poll.
-pub fn fresh_others(dir: &Path, me: u32, controllers: u32, now: i64) -> Vec<Claim> {
-    (0..controllers)
-        .filter(|&i| i != me)
-        .filter_map(|i| std::fs::read_to_string(path(dir, i)).ok())
-        .filter_map(|t| parse(&t).ok())
-        .filter(|c| c.fresh(now))
-        .collect()
-}
-
 /// A claim file after its exporter withdrew: "withdrawn <index> <unix ms>".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Withdrawal {
@@ -98,13 +87,34 @@ pub fn parse_withdrawal(text: &str) -> Option<Withdrawal> {
     }
 }
 
-/// The other controllers' withdrawn claims.
-pub fn withdrawals(dir: &Path, me: u32, controllers: u32) -> Vec<Withdrawal> {
-    (0..controllers)
+/// The other controllers' claim files, each read once.
+#[derive(Default)]
+pub struct Others {
+    /// Claims that stand at `now`.
+    pub fresh: Vec<Claim>,
+    /// Claims withdrawn, with when.
+    pub withdrawn: Vec<Withdrawal>,
+}
+
+/// Reads the claim files of the controllers other than `me`. An unreadable
+/// or garbled file is neither: only its own exporter writes it, atomically,
+/// so that can only be a file left half-way by a full disk or a crashed
+/// writer, which the writer replaces at its next poll.
+pub fn read_others(dir: &Path, me: u32, controllers: u32, now: i64) -> Others {
+    let mut o = Others::default();
+    for text in (0..controllers)
         .filter(|&i| i != me)
         .filter_map(|i| std::fs::read_to_string(path(dir, i)).ok())
-        .filter_map(|t| parse_withdrawal(&t))
-        .collect()
+    {
+        if let Ok(c) = parse(&text) {
+            if c.fresh(now) {
+                o.fresh.push(c);
+            }
+        } else if let Some(w) = parse_withdrawal(&text) {
+            o.withdrawn.push(w);
+        }
+    }
+    o
 }
 
 /// Where one exporter stands in the claims, and the I/O that goes with it.
@@ -121,8 +131,8 @@ pub struct Claims {
     /// strength of our last claim: a second less than the others wait
     /// before they take it for stale (its time is in whole seconds).
     lease_ms: u64,
-    /// How long we still stand by after a higher index's exporter
-    /// withdrew (`--ha.handover-delay`): Prometheus keeps each target's
+    /// How long we still stand by after another exporter withdrew
+    /// (`--ha.handover-delay`): Prometheus keeps each target's
     /// last sample until its next scrape, so a takeover sooner than one
     /// scrape interval after the withdrawal shows both exporters active
     /// in every query between the two scrapes.
@@ -233,8 +243,8 @@ impl Claims {
         let me = self.me;
         let lower = |cs: &[Claim]| cs.iter().filter(|c| c.index < me).map(|c| c.index).min();
         // Yield to a lower index before claiming: no write while it stands.
-        let others = fresh_others(&self.dir, self.me, self.controllers, now);
-        if let Some(ix) = lower(&others) {
+        let others = read_others(&self.dir, self.me, self.controllers, now);
+        if let Some(ix) = lower(&others.fresh) {
             self.holding = false;
             return (yield_to(ix), None);
         }
@@ -244,12 +254,12 @@ impl Claims {
         }
         // Read again after writing: of two exporters that claim at once,
         // at least one sees the other.
-        let others = fresh_others(&self.dir, self.me, self.controllers, now);
-        if let Some(ix) = lower(&others) {
+        let others = read_others(&self.dir, self.me, self.controllers, now);
+        if let Some(ix) = lower(&others.fresh) {
             self.holding = false;
             return (yield_to(ix), problem);
         }
-        if let Some(c) = others.iter().find(|c| c.index > self.me) {
+        if let Some(c) = others.fresh.iter().find(|c| c.index > self.me) {
             self.holding = true;
             let why = format!(
                 "{}; waiting for controller {}'s exporter to withdraw its claim",
@@ -261,7 +271,8 @@ impl Claims {
         // than the handover delay ago may still be active in Prometheus.
         let delay_ms = self.handover_delay.as_millis() as u64;
         let now_ms = now_ms();
-        if let Some(w) = withdrawals(&self.dir, self.me, self.controllers)
+        if let Some(w) = others
+            .withdrawn
             .into_iter()
             .filter(|w| w.at_ms + delay_ms > now_ms)
             .max_by_key(|w| w.at_ms)
