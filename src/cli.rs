@@ -28,6 +28,9 @@ pub enum Command {
         start: i64,
         end: i64,
     },
+    /// `record DIR`: the cluster state and the families made of it, for
+    /// tests/golden.rs (see collect::record).
+    Record(std::path::PathBuf),
     Version,
     Help,
 }
@@ -61,6 +64,7 @@ usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
        slurm-ha-exporter hook primary-on|primary-off   (SlurmctldPrimaryOnProg/OffProg)
        slurm-ha-exporter state show|check   the finished-jobs counters' durable state
        slurm-ha-exporter accounting-jobs --cluster C --start T --end T   (the plugin's slurmdbd helper)
+       slurm-ha-exporter record DIR   write jobs, nodes and partitions as records and the families made of them (tests)
        slurm-ha-exporter version
 
 flags:
@@ -165,6 +169,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             };
         }
         Some("accounting-jobs") => return parse_accounting_jobs(&args[1..]),
+        Some("record") => {
+            return match &args[1..] {
+                [dir] if !dir.starts_with('-') => Ok(Command::Record(dir.into())),
+                _ => Err("record needs one argument: the directory to write".into()),
+            }
+        }
         Some("version") | Some("--version") => return Ok(Command::Version),
         Some("help") | Some("--help") | Some("-h") => return Ok(Command::Help),
         Some(a) if !a.starts_with("--") => {
@@ -405,6 +415,7 @@ mod tests {
             &["state", "check"],
             &["hook"],
             &["accounting-jobs"],
+            &["record"],
         ] {
             let mut help = sub.to_vec();
             help.push("--help");
@@ -463,6 +474,9 @@ mod tests {
         assert!(p(&["--ha.controller-index=x"])
             .unwrap_err()
             .contains("controller-index"));
+        assert!(p(&["record"]).unwrap_err().contains("directory"));
+        assert!(p(&["record", "a", "b"]).is_err());
+        assert_eq!(p(&["record", "d"]), Ok(Command::Record("d".into())));
         assert!(p(&["accounting-jobs", "--cluster", "c", "--start", "1"])
             .unwrap_err()
             .contains("needs --cluster"));

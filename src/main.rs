@@ -58,6 +58,11 @@ fn main() -> ExitCode {
             start,
             end,
         } => return accounting_jobs(cluster, start, end),
+        Command::Record(ref dir) => {
+            return report(
+                slurm::init().and_then(|()| slurm_ha_exporter::collect::record::record_live(dir)),
+            )
+        }
         Command::Run(ref s) | Command::CollectOnce(ref s) => s.clone(),
     };
     log::configure(settings.log_level, settings.log_json);

@@ -3,17 +3,18 @@
 //! counts its tasks, not one record; a job pending in "a,b" counts once in
 //! each partition.
 
+use super::view::JobView;
 use super::{bump, Collector, Source, Sources};
 use crate::metrics::{gauge2, Family};
 use crate::parse::{array, tres};
-use crate::slurm::{Job, JobState};
+use crate::slurm::JobState;
 use std::collections::BTreeMap;
 
 pub struct JobsCollector;
 
 /// Number of jobs a record stands for: the pending tasks of an array
 /// meta-record, otherwise 1.
-pub fn tasks(job: &Job) -> u64 {
+pub fn tasks<'a>(job: &impl JobView<'a>) -> u64 {
     if job.array_job_id() != 0 && job.array_task_id().is_none() {
         job.pending_array_tasks()
             .unwrap_or_else(|| array::count_tasks(job.array_task_str()))
@@ -31,100 +32,101 @@ impl Collector for JobsCollector {
         &[Source::Jobs]
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
-        let mut by_part_state: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        let mut by_state: BTreeMap<&'static str, f64> = BTreeMap::new();
-        let mut reasons: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        let mut cpus: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        let mut mem: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        let mut gpus: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
+        families(sources.jobs().iter(), out);
+        Ok(())
+    }
+}
 
-        for job in sources.jobs().iter() {
-            let state = job.state();
-            // Counted like squeue counts: finished jobs are left out.
-            if state.is_finished() {
-                continue;
+/// The families of this collector from any job records (see `view`).
+pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec<Family>) {
+    let mut by_part_state: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
+    let mut by_state: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut reasons: BTreeMap<(&'a str, &'a str), f64> = BTreeMap::new();
+    let mut cpus: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
+    let mut mem: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
+    let mut gpus: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
+
+    for job in jobs {
+        let state = job.state();
+        // Counted like squeue counts: finished jobs are left out.
+        if state.is_finished() {
+            continue;
+        }
+        let n = tasks(&job) as f64;
+        let name = state.as_str();
+        bump(&mut by_state, name, n);
+        // Running jobs hold what tres_alloc says; pending ones ask for tres_req.
+        let res = match state {
+            JobState::Pending => tres::parse(job.tres_req()),
+            _ => {
+                let a = tres::parse(job.tres_alloc());
+                if a.cpus > 0 {
+                    a
+                } else {
+                    tres::parse(job.tres_req())
+                }
             }
-            let n = tasks(&job) as f64;
-            let name = state.as_str();
-            bump(&mut by_state, name, n);
-            // Running jobs hold what tres_alloc says; pending ones ask for tres_req.
-            let res = match state {
-                JobState::Pending => tres::parse(job.tres_req()),
-                _ => {
-                    let a = tres::parse(job.tres_alloc());
-                    if a.cpus > 0 {
-                        a
-                    } else {
-                        tres::parse(job.tres_req())
-                    }
-                }
-            };
-            for part in job.partition().split(',').filter(|p| !p.is_empty()) {
-                bump(&mut by_part_state, (part.to_string(), name), n);
-                if state == JobState::Pending {
-                    bump(&mut reasons, (part.to_string(), job.reason()), n);
-                }
-                if matches!(
-                    state,
-                    JobState::Pending | JobState::Running | JobState::Suspended
-                ) {
-                    bump(&mut cpus, (part.to_string(), name), res.cpus as f64 * n);
-                    bump(
-                        &mut mem,
-                        (part.to_string(), name),
-                        res.memory_bytes as f64 * n,
-                    );
-                    bump(&mut gpus, (part.to_string(), name), res.gpus as f64 * n);
-                }
+        };
+        for part in job.partition().split(',').filter(|p| !p.is_empty()) {
+            bump(&mut by_part_state, (part, name), n);
+            if state == JobState::Pending {
+                bump(&mut reasons, (part, job.reason()), n);
+            }
+            if matches!(
+                state,
+                JobState::Pending | JobState::Running | JobState::Suspended
+            ) {
+                bump(&mut cpus, (part, name), res.cpus as f64 * n);
+                bump(&mut mem, (part, name), res.memory_bytes as f64 * n);
+                bump(&mut gpus, (part, name), res.gpus as f64 * n);
             }
         }
+    }
 
-        let ps = ["partition", "state"];
-        out.push(gauge2(
-            "squeue_partition_jobs_state",
-            "Number of jobs in a state per partition",
-            ps,
-            &by_part_state,
-        ));
-        out.push(gauge2(
+    let ps = ["partition", "state"];
+    out.push(gauge2(
+        "squeue_partition_jobs_state",
+        "Number of jobs in a state per partition",
+        ps,
+        &by_part_state,
+    ));
+    out.push(gauge2(
             "slurm_partition_jobs",
             "Jobs (array tasks counted singly) by partition and state; a job pending in several partitions counts in each",
             ps,
             &by_part_state,
         ));
-        let mut f = Family::gauge(
-            "slurm_jobs",
-            "Jobs (array tasks counted singly) by state",
-            &["state"],
-        );
-        for (s, v) in &by_state {
-            f.add(&[*s], *v);
-        }
-        out.push(f);
-        out.push(gauge2(
-            "slurm_partition_jobs_pending_reason",
-            "Pending jobs by partition and the reason they wait",
-            ["partition", "reason"],
-            &reasons,
-        ));
-        out.push(gauge2(
-            "slurm_partition_job_cpus",
-            "CPUs requested by pending jobs and allocated to running or suspended jobs",
-            ps,
-            &cpus,
-        ));
-        out.push(gauge2(
-            "slurm_partition_job_memory_bytes",
-            "Memory requested by pending jobs and allocated to running or suspended jobs",
-            ps,
-            &mem,
-        ));
-        out.push(gauge2(
-            "slurm_partition_job_gpus",
-            "GPUs requested by pending jobs and allocated to running or suspended jobs",
-            ps,
-            &gpus,
-        ));
-        Ok(())
+    let mut f = Family::gauge(
+        "slurm_jobs",
+        "Jobs (array tasks counted singly) by state",
+        &["state"],
+    );
+    for (s, v) in &by_state {
+        f.add(&[*s], *v);
     }
+    out.push(f);
+    out.push(gauge2(
+        "slurm_partition_jobs_pending_reason",
+        "Pending jobs by partition and the reason they wait",
+        ["partition", "reason"],
+        &reasons,
+    ));
+    out.push(gauge2(
+        "slurm_partition_job_cpus",
+        "CPUs requested by pending jobs and allocated to running or suspended jobs",
+        ps,
+        &cpus,
+    ));
+    out.push(gauge2(
+        "slurm_partition_job_memory_bytes",
+        "Memory requested by pending jobs and allocated to running or suspended jobs",
+        ps,
+        &mem,
+    ));
+    out.push(gauge2(
+        "slurm_partition_job_gpus",
+        "GPUs requested by pending jobs and allocated to running or suspended jobs",
+        ps,
+        &gpus,
+    ));
 }

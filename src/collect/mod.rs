@@ -13,9 +13,11 @@ pub mod jobs;
 pub mod licenses;
 pub mod nodes;
 pub mod partitions;
+pub mod record;
 pub mod reservations;
 pub mod scheduler;
 pub mod sources;
+pub mod view;
 
 use crate::metrics::Family;
 pub use sources::{Source, Sources};

@@ -1,9 +1,9 @@
 //! Per-node resources and state, and cluster-wide totals.
 
+use super::view::NodeView;
 use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::parse::gres;
-use crate::slurm::Node;
 use std::collections::BTreeMap;
 
 pub struct NodesCollector {
@@ -16,7 +16,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// CPUs of a node split into allocated, idle (schedulable and free) and
 /// other (down or drained), the way sinfo's %C splits them.
-pub fn cpu_split(node: &Node) -> (u32, u32, u32) {
+pub fn cpu_split<'a>(node: &impl NodeView<'a>) -> (u32, u32, u32) {
     let total = node.cpus();
     let alloc = node.alloc_cpus().min(total);
     let idle = if node.state().schedulable() {
@@ -35,6 +35,18 @@ impl Collector for NodesCollector {
         &[Source::Nodes]
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        self.families(sources.nodes().iter(), out);
+        Ok(())
+    }
+}
+
+impl NodesCollector {
+    /// The families of this collector from any node records (see `view`).
+    pub fn families<'a, N: NodeView<'a>>(
+        &self,
+        nodes: impl Iterator<Item = N>,
+        out: &mut Vec<Family>,
+    ) {
         let l = &["node"];
         let mut cpus = Family::gauge("slurm_node_cpus", "Configured CPUs of a node", l);
         let mut cpus_alloc = Family::gauge(
@@ -85,7 +97,7 @@ impl Collector for NodesCollector {
         let (mut c_alloc, mut c_idle, mut c_other) = (0.0, 0.0, 0.0);
         let (mut m_total, mut m_alloc, mut g_total, mut g_alloc) = (0.0, 0.0, 0.0, 0.0);
 
-        for node in sources.nodes().iter() {
+        for node in nodes {
             let name = [node.name()];
             let (a, i, o) = cpu_split(&node);
             cpus.add(&name, node.cpus() as f64);
@@ -165,6 +177,5 @@ impl Collector for NodesCollector {
         );
         f.add(&["alloc"], g_alloc).add(&["total"], g_total);
         out.push(f);
-        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! per-partition resources, from the node table and the partition list.
 
 use super::nodes::cpu_split;
+use super::view::{NodeView, PartitionView};
 use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::parse::{gres, hostlist};
@@ -29,13 +30,28 @@ impl Collector for PartitionsCollector {
         &[Source::Nodes, Source::Partitions]
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        let nodes = sources.nodes();
+        let parts: Vec<_> = sources.partitions().iter().collect();
+        self.families(&parts, |i| nodes.at(i), out);
+        Ok(())
+    }
+}
+
+impl PartitionsCollector {
+    /// The families of this collector from any partition and node records
+    /// (see `view`); `node_at` looks a node up by its index in the table.
+    pub fn families<'a, P: PartitionView<'a>, N: NodeView<'a>>(
+        &self,
+        parts: &[P],
+        node_at: impl Fn(usize) -> Option<N>,
+        out: &mut Vec<Family>,
+    ) {
         // (partition, state, reason) -> node names, as sinfo groups its lines.
         let mut groups: BTreeMap<(&str, &'static str, &str), Vec<&str>> = BTreeMap::new();
         let mut totals: BTreeMap<&str, Totals> = BTreeMap::new();
-        let nodes = sources.nodes();
-        for part in sources.partitions().iter() {
+        for part in parts {
             let t = totals.entry(part.name()).or_default();
-            for node in part.node_indices().into_iter().filter_map(|i| nodes.at(i)) {
+            for node in part.node_indices().into_iter().filter_map(&node_at) {
                 let state = node.state();
                 let reason = match node.reason() {
                     "" => "none",
@@ -90,7 +106,7 @@ impl Collector for PartitionsCollector {
             "CPUs slurmctld counts for the partition",
             &["partition"],
         );
-        for p in sources.partitions().iter() {
+        for p in parts {
             info.add(
                 &[
                     p.name(),
@@ -142,6 +158,5 @@ impl Collector for PartitionsCollector {
             }
         }
         out.extend([cpus, mem, gpus, nodes]);
-        Ok(())
     }
 }

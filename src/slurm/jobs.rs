@@ -287,6 +287,43 @@ impl JobState {
         }
     }
 
+    /// Every state, in declaration order.
+    pub const ALL: [JobState; 25] = {
+        use JobState::*;
+        [
+            Pending,
+            Running,
+            Suspended,
+            Completed,
+            Cancelled,
+            Failed,
+            Timeout,
+            NodeFail,
+            Preempted,
+            BootFail,
+            Deadline,
+            OutOfMemory,
+            Completing,
+            Configuring,
+            Resizing,
+            Requeued,
+            RequeueFed,
+            RequeueHold,
+            SpecialExit,
+            Stopped,
+            Revoked,
+            ResvDelHold,
+            Signaling,
+            StageOut,
+            Unknown,
+        ]
+    };
+
+    /// The state `as_str` names.
+    pub fn from_name(name: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Every terminal base state slurmdbd can report.
     pub const TERMINAL: [JobState; 9] = [
         JobState::Completed,

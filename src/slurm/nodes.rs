@@ -51,6 +51,16 @@ impl Nodes {
         unsafe { self.msg.as_ref().last_update }
     }
 
+    /// Records in the node table, unnamed free slots included.
+    pub fn len(&self) -> usize {
+        // SAFETY: msg is valid while self lives.
+        unsafe { self.msg.as_ref().record_count as usize }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The node at `index` of the node table (see Partition::node_indices).
     pub fn at(&self, index: usize) -> Option<Node<'_>> {
         // SAFETY: bounds-checked against record_count; records owned by msg.
@@ -207,6 +217,28 @@ pub const NODE_FLAGS: &[(u32, &str)] = &[
     (ffi::NODE_STATE_INVALID_REG, "invalid_reg"),
 ];
 
+/// Base states by name, for `NodeState::names` (stable across releases).
+const BASE_NAMES: &[(u32, &str)] = &[
+    (ffi::NODE_STATE_UNKNOWN, "unknown"),
+    (ffi::NODE_STATE_DOWN, "down"),
+    (ffi::NODE_STATE_IDLE, "idle"),
+    (ffi::NODE_STATE_ALLOCATED, "allocated"),
+    (ffi::NODE_STATE_ERROR, "error"),
+    (ffi::NODE_STATE_MIXED, "mixed"),
+    (ffi::NODE_STATE_FUTURE, "future"),
+];
+
+/// Flags we do not export but a recorded state must keep: each release
+/// 22.05..26.05 has them at the same bit.
+const OTHER_FLAG_NAMES: &[(u32, &str)] = &[
+    (ffi::NODE_STATE_UNDRAIN, "undrain"),
+    (ffi::NODE_STATE_REBOOT_CANCEL, "reboot_cancel"),
+    (ffi::NODE_STATE_DYNAMIC_FUTURE, "dynamic_future"),
+    (ffi::NODE_STATE_POWER_UP, "power_up"),
+    (ffi::NODE_STATE_POWER_DRAIN, "power_drain"),
+    (ffi::NODE_STATE_DYNAMIC_NORM, "dynamic_norm"),
+];
+
 /// The characters sinfo puts after a long state for a flag.
 const SINFO_SUFFIXES: &[char] = &['*', '~', '#', '!', '%', '$', '@', '^', '-', '+'];
 
@@ -279,6 +311,62 @@ impl NodeState {
             .and_then(|last| MEANINGS.iter().find(|(c, _)| *c == last))
             .map(|(_, meaning)| *meaning)
             .unwrap_or(s)
+    }
+
+    /// The state word by name, "mixed+drain+maint": the base state, then
+    /// every flag set (a bit no table names as "bitN"). What a recorded
+    /// cluster state keeps, readable and independent of the bit layout.
+    pub fn names(self) -> String {
+        let base = self.0 & ffi::NODE_STATE_BASE;
+        let mut out = match BASE_NAMES.iter().find(|(b, _)| *b == base) {
+            Some((_, name)) => name.to_string(),
+            None => format!("base{base}"),
+        };
+        for bit in 4..32 {
+            let flag = 1u32 << bit;
+            if self.has(flag) {
+                let name = NODE_FLAGS
+                    .iter()
+                    .chain(OTHER_FLAG_NAMES)
+                    .find(|(f, _)| *f == flag);
+                out.push('+');
+                match name {
+                    Some((_, name)) => out.push_str(name),
+                    None => out.push_str(&format!("bit{bit}")),
+                }
+            }
+        }
+        out
+    }
+
+    /// The inverse of `names`.
+    pub fn from_names(text: &str) -> Result<NodeState, String> {
+        let mut parts = text.split('+');
+        let base = parts.next().unwrap_or("");
+        let mut word = match BASE_NAMES.iter().find(|(_, n)| *n == base) {
+            Some((b, _)) => *b,
+            None => base
+                .strip_prefix("base")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n <= ffi::NODE_STATE_BASE)
+                .ok_or_else(|| format!("node state {text:?}: unknown base state {base:?}"))?,
+        };
+        for flag in parts {
+            let known = NODE_FLAGS
+                .iter()
+                .chain(OTHER_FLAG_NAMES)
+                .find(|(_, n)| *n == flag);
+            word |= match known {
+                Some((f, _)) => *f,
+                None => flag
+                    .strip_prefix("bit")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| (4..32).contains(n))
+                    .map(|n| 1 << n)
+                    .ok_or_else(|| format!("node state {text:?}: unknown flag {flag:?}"))?,
+            };
+        }
+        Ok(NodeState(word))
     }
 
     /// Whether a node's free CPUs count as idle. This is sinfo's rule (%C):
@@ -365,6 +453,28 @@ mod tests {
         let planned = st(&[ffi::NODE_STATE_MIXED, ffi::NODE_STATE_PLANNED]);
         assert_eq!(planned.cyclecloud(), "planned_backfill");
         assert_eq!(NodeState(ffi::NODE_STATE_IDLE).cyclecloud(), "idle");
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_names_are_errors() {
+        let s = st(&[
+            ffi::NODE_STATE_MIXED,
+            ffi::NODE_STATE_DRAIN,
+            ffi::NODE_STATE_MAINT,
+            ffi::NODE_STATE_POWER_DRAIN,
+            1 << 31,
+        ]);
+        assert_eq!(s.names(), "mixed+drain+maint+power_drain+bit31");
+        assert_eq!(NodeState::from_names(&s.names()), Ok(s));
+        assert_eq!(
+            NodeState::from_names("idle"),
+            Ok(st(&[ffi::NODE_STATE_IDLE]))
+        );
+        assert!(NodeState::from_names("idle+sleepy")
+            .unwrap_err()
+            .contains("sleepy"));
+        assert!(NodeState::from_names("busy").unwrap_err().contains("busy"));
+        assert!(NodeState::from_names("idle+bit2").is_err());
     }
 
     #[test]
