@@ -94,12 +94,6 @@ fn update(node: &str, state: &str) {
     );
 }
 
-fn submit(args: &[&str]) -> String {
-    let mut all = vec!["--parsable", "-o", "/dev/null"];
-    all.extend_from_slice(args);
-    sh_ok("sbatch", &all).trim().to_string()
-}
-
 /// Puts the cluster back as the other tests expect it, also when a step
 /// failed: every node idle and answering, no reservation, no job of ours.
 struct Restore {

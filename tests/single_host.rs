@@ -414,18 +414,79 @@ fn finished_jobs_are_counted_like_sacct() {
     // The batch jobs exit with 128 or more: sacct before 25.11 prints that
     // minus 128, and the label must read the same.
     let (c1, c2) = (format!("exit {code}"), format!("exit {}", code + 130));
+    // Series whose exit code is not this test's alone, read before and
+    // after: a cancelled job ("CANCELLED by 0" in sacct) and exit 1
+    // (reason "General failure", the CycleCloud exporter's meaning).
+    let label = |k: &str, n: &str| -> String {
+        k.split(&format!("{n}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let series = |partition: &str, state: &str, exit: &str, reason: &str| -> f64 {
+        family(&metrics(d.port), "sacct_terminal_jobs_total")
+            .iter()
+            .filter(|(k, _)| {
+                label(k, "partition") == partition
+                    && label(k, "state") == state
+                    && label(k, "exit_code") == exit
+                    && label(k, "reason") == reason
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    // Everything that ended before this test is counted by now, so the
+    // increase below is this test's jobs.
+    wait_until(
+        "the watermark to pass the start",
+        Duration::from_secs(120),
+        || {
+            family(
+                &metrics(d.port),
+                "slurm_exporter_accounting_watermark_timestamp_seconds",
+            )
+            .values()
+            .any(|w| *w >= started as f64)
+        },
+    );
+    let cancelled_before = series("debug", "cancelled", "0:0", "");
+    let general_before = series("batch", "failed", "1:0", "General failure");
     for _ in 0..4 {
         sh_ok("sbatch", &["-Q", "-p", "debug", "--wrap", &c1]);
     }
     for _ in 0..2 {
         sh_ok("sbatch", &["-Q", "-p", "batch", "--wrap", &c2]);
     }
+    sh_ok("sbatch", &["-Q", "-p", "batch", "--wrap", "exit 1"]);
+    let to_cancel: Vec<String> = (0..2)
+        .map(|_| submit(&["-p", "debug", "--wrap", "sleep 600"]))
+        .collect();
+    wait_until("the jobs to cancel to run", Duration::from_secs(60), || {
+        to_cancel
+            .iter()
+            .all(|id| sh("squeue", &["-h", "-j", id, "-o", "%T"]).trim() == "RUNNING")
+    });
+    for id in &to_cancel {
+        sh_ok("scancel", &[id]);
+    }
     let ours = |k: &(String, String, String)| {
         [code, code + 2, code + 130]
             .iter()
             .any(|c| k.2 == format!("{c}:0"))
     };
-    let start = chrono_like(started - 5);
+    // The exporter counts every job that ended since its counting_since
+    // (a lookback before its start), an earlier run's jobs with the same
+    // exit code among them: sacct is asked for the same window.
+    let since = family(
+        &metrics(d.port),
+        "slurm_exporter_accounting_counting_since_timestamp_seconds",
+    )
+    .values()
+    .next()
+    .copied()
+    .expect("counting_since is exported");
+    let start = chrono_like(since as u64);
     let truth = || {
         let mut m = BTreeMap::new();
         let out = sh(
@@ -516,6 +577,41 @@ fn finished_jobs_are_counted_like_sacct() {
     // Counted once: later queries overlap the same window and must not add.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(counted(), got);
+
+    // sacct prints the cancelled jobs with who cancelled them; the label
+    // is the state alone, and exit 1 carries its CycleCloud reason.
+    let ids = to_cancel.join(",");
+    wait_until(
+        "sacct to show the cancels",
+        Duration::from_secs(120),
+        || {
+            let out = sh(
+                "sacct",
+                &["-X", "-n", "-P", "-j", &ids, "-o", "partition,state"],
+            );
+            out.lines()
+                .filter(|l| l.starts_with("debug|CANCELLED by "))
+                .count()
+                == 2
+        },
+    );
+    wait_until(
+        "the cancelled jobs and exit 1 to be counted",
+        Duration::from_secs(60),
+        || {
+            series("debug", "cancelled", "0:0", "") >= cancelled_before + 2.0
+                && series("batch", "failed", "1:0", "General failure") >= general_before + 1.0
+        },
+    );
+    for k in family(&metrics(d.port), "sacct_terminal_jobs_total").keys() {
+        let state = label(k, "state");
+        assert!(
+            slurm_ha_exporter::slurm::JobState::TERMINAL
+                .iter()
+                .any(|s| s.as_str() == state),
+            "state label {state:?} is not a bare terminal state: {k}"
+        );
+    }
 }
 
 /// sacct's -S format, local time.

@@ -89,6 +89,13 @@ pub fn sh_ok(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// sbatch with its output discarded; the job id.
+pub fn submit(args: &[&str]) -> String {
+    let mut all = vec!["--parsable", "-o", "/dev/null"];
+    all.extend_from_slice(args);
+    sh_ok("sbatch", &all).trim().to_string()
+}
+
 pub fn wait_until(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + deadline;
     while !f() {
