@@ -46,6 +46,10 @@ first=$(sub -p debug -H --wrap true)                        # JobHeldUser
 sub -p debug --dependency=afterok:"$first" --wrap true >/dev/null  # Dependency
 sub -p cloud -H -n 8 -a 0-999 --wrap true >/dev/null        # a held array on the cloud partition
 for _ in $(seq 1 40); do sub -p debug,batch -n 4 -t 5 --wrap true >/dev/null; done
+# Other accounts and another user (daemon, uid 1 on every Debian).
+sub -p debug -A physics -n 2 -t 20 --wrap true >/dev/null
+sub -p batch -A chemistry --uid=daemon --chdir=/tmp -n 1 -t 30 -H --wrap true >/dev/null
+sub -p debug -A chemistry --uid=daemon --chdir=/tmp -w node3 -n 1 --wrap 'sleep 3600' >/dev/null
 
 # Node states: node2 drained, node1 draining, ghost1 down and not
 # responding, node3 to reboot when its jobs end, cloud nodes drained,

@@ -76,6 +76,7 @@ flags:
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
   --no-collector.nodes.per-node    no per-node series (slurm_node_*{node}, slurm_node_info); totals stay
   --collector.nodes.reason-max-length=N   cut node reasons in labels to N characters (default 128)
+  --collector.accounts.top=N, --collector.users.top=N   accounts / users with series of their own (default 50; the rest: other)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
   --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
@@ -261,6 +262,17 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("bad --collector.nodes.reason-max-length {v:?} (a number of characters, 1 or more)"))?;
             }
+            "--collector.accounts.top" | "--collector.users.top" => {
+                let v = value(&flag)?;
+                let n = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("bad {flag} {v:?} (a number of accounts or users, 1 or more)")
+                })?;
+                if flag == "--collector.accounts.top" {
+                    opts.accounts_top = n;
+                } else {
+                    opts.users_top = n;
+                }
+            }
             "--collector.accounting.lookback" => {
                 opts.accounting_lookback = parse_duration(&value(&flag)?)?
             }
@@ -388,7 +400,20 @@ mod tests {
             panic!()
         };
         assert_eq!(s.listen_address, "0.0.0.0:9101");
-        assert_eq!(s.collectors.len(), KNOWN.len());
+        let on_by_default = KNOWN.iter().filter(|k| k.enabled_by_default).count();
+        assert_eq!(s.collectors.len(), on_by_default);
+        assert!(!s
+            .collectors
+            .iter()
+            .any(|(n, _)| *n == "users" || *n == "accounts"));
+        let Command::Run(s) = p(&["--collector.users", "--collector.users.top=3"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.collectors.len(), on_by_default + 1);
+        assert_eq!(s.options.0.users_top, 3);
+        assert!(p(&["--collector.accounts.top=0"])
+            .unwrap_err()
+            .contains("1 or more"));
         let Command::Run(s) = p(&[
             "--no-collector.licenses",
             "--collector.jobs.interval=30s",

@@ -303,3 +303,97 @@ fn a_bad_record_is_refused_with_the_reason() {
     assert!(outside.unwrap_err().contains("outside"));
     assert!(ClusterRecord::parse("{\"jobs\":[]").is_err());
 }
+
+#[test]
+fn accounts_and_users_beyond_the_top_are_summed_as_other() {
+    // Three accounts; with the default top (50) each has its own series.
+    let running = |account: &str, cpus: u32| {
+        format!(
+            r#"{{"state":"running","reason":"None","partition":"hpc","tres_req":"","tres_alloc":"cpu={cpus},mem=1G","account":"{account}","user_id":0}}"#
+        )
+    };
+    let jobs = [
+        running("a", 8),
+        running("b", 2),
+        running("c", 4),
+        running("c", 4),
+    ];
+    let text = state(&[], &jobs.each_ref().map(String::as_str), &[]);
+    assert_eq!(
+        sample(&text, r#"slurm_account_cpus{account="c",state="running"}"#),
+        Some(8.0)
+    );
+    assert_eq!(
+        sample(&text, r#"slurm_account_jobs{account="c",state="running"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, r#"slurm_user_cpus{user="root",state="running"}"#),
+        Some(18.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"slurm_account_memory_bytes{account="b",state="running"}"#
+        ),
+        Some(1024.0 * 1024.0 * 1024.0)
+    );
+
+    // With a top of 1, "a" (8 running CPUs, tied with "c" and first by
+    // name) stays and the others are one row.
+    let record = ClusterRecord::parse(&format!(
+        "{{\"jobs\":[{}],\"nodes\":[],\"partitions\":[]}}",
+        jobs.join(",")
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    slurm_ha_exporter::collect::usage::UsageCollector::new(
+        slurm_ha_exporter::collect::usage::By::Account,
+        1,
+    )
+    .families(record.jobs.iter(), &mut out);
+    let cpus = &out[1];
+    let rows: Vec<(Vec<String>, f64)> = cpus
+        .samples
+        .iter()
+        .map(|s| (s.label_values.clone(), s.value))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (vec!["a".to_string(), "running".to_string()], 8.0),
+            (vec!["other".to_string(), "running".to_string()], 10.0),
+        ]
+    );
+}
+
+#[test]
+fn queue_pressure_per_partition() {
+    let pending = |partition: &str, cpus: u32, submit: i64, limit: &str| {
+        format!(
+            r#"{{"state":"pending","reason":"Priority","partition":"{partition}","tres_req":"cpu={cpus}","tres_alloc":"","submit_time":{submit}{limit}}}"#
+        )
+    };
+    let jobs = [
+        pending("hpc", 4, 1000, r#","time_limit_minutes":10"#),
+        pending("hpc", 12, 2000, ""),
+        pending("hpc,gpu", 2, 500, r#","time_limit_minutes":60"#),
+    ];
+    let text = state(&[], &jobs.each_ref().map(String::as_str), &[]);
+    let get = |family: &str, part: &str| {
+        sample(
+            &text,
+            &format!("slurm_partition_pending_{family}{{partition=\"{part}\"}}"),
+        )
+    };
+    assert_eq!(get("oldest_submit_timestamp_seconds", "hpc"), Some(500.0));
+    assert_eq!(get("oldest_submit_timestamp_seconds", "gpu"), Some(500.0));
+    // 4 CPUs x 600 s + 2 x 3600 s; the job without a limit adds nothing.
+    assert_eq!(get("cpu_seconds", "hpc"), Some(9600.0));
+    // (4 x 1000 + 12 x 2000 + 2 x 500) / 18
+    assert_eq!(
+        get("cpu_weighted_submit_timestamp_seconds", "hpc"),
+        Some(29000.0 / 18.0)
+    );
+    assert_eq!(get("cpu_seconds", "gpu"), Some(7200.0));
+}

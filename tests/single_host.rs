@@ -119,6 +119,176 @@ fn jobs_by_partition_and_state_match_squeue() {
     );
 }
 
+/// squeue's time limit (%l): "UNLIMITED", "[D-]HH:MM:SS", "MM:SS".
+fn limit_seconds(l: &str) -> Option<f64> {
+    let (days, rest) = match l.split_once('-') {
+        Some((d, r)) => (d.parse::<f64>().ok()?, r),
+        None => (0.0, l),
+    };
+    let parts: Option<Vec<f64>> = rest.split(':').map(|p| p.parse().ok()).collect();
+    let secs = parts?.iter().fold(0.0, |acc, p| acc * 60.0 + p);
+    Some(days * 86400.0 + secs)
+}
+
+#[test]
+fn accounts_users_and_queue_pressure_match_squeue() {
+    let _c = cluster();
+    // root in its default account and in physics; daemon (uid 1) in
+    // chemistry, with a running job, a pending array and a job pending in
+    // two partitions.
+    let daemon = ["--uid=daemon", "--chdir=/tmp", "-A", "chemistry"];
+    let job = |extra: &[&str], args: &[&str]| {
+        let mut all: Vec<&str> = extra.to_vec();
+        all.extend_from_slice(args);
+        submit(&all)
+    };
+    job(
+        &[],
+        &["-H", "-p", "debug", "-n", "3", "-t", "30", "--wrap", "true"],
+    );
+    job(
+        &["-A", "physics"],
+        &["-H", "-p", "batch", "-n", "2", "--wrap", "true"],
+    );
+    job(
+        &["-A", "physics"],
+        &[
+            "-H",
+            "-p",
+            "debug",
+            "-n",
+            "1",
+            "-t",
+            "2-00:00:00",
+            "--wrap",
+            "true",
+        ],
+    );
+    let running = job(
+        &daemon,
+        &[
+            "-p",
+            "debug",
+            "-w",
+            "node3",
+            "-n",
+            "2",
+            "--wrap",
+            "sleep 300",
+        ],
+    );
+    job(
+        &daemon,
+        &[
+            "-H", "-p", "batch", "-a", "0-3", "-t", "10", "--wrap", "true",
+        ],
+    );
+    job(
+        &daemon,
+        &[
+            "-H",
+            "-p",
+            "debug,batch",
+            "-n",
+            "4",
+            "-t",
+            "5",
+            "--wrap",
+            "true",
+        ],
+    );
+    wait_until("daemon's job to run", Duration::from_secs(60), || {
+        sh("squeue", &["-h", "-j", &running, "-o", "%T"]).trim() == "RUNNING"
+    });
+
+    let squeue = || sh("squeue", &["-r", "-h", "-o", "%a|%u|%T|%C|%P|%l|%V"]);
+    let (text, rows) = loop {
+        let before = squeue();
+        let (text, ok) = collect_once(&[
+            "--no-collector.accounting",
+            "--collector.accounts",
+            "--collector.users",
+        ]);
+        assert!(ok, "collect --once failed:\n{text}");
+        if squeue() == before {
+            break (text, before);
+        }
+    };
+    // squeue -r lists each array task; %C is what a pending job asks for
+    // and a running one holds.
+    let mut jobs: BTreeMap<String, f64> = BTreeMap::new();
+    let mut cpus: BTreeMap<String, f64> = BTreeMap::new();
+    let mut oldest: BTreeMap<String, f64> = BTreeMap::new();
+    let mut backlog: BTreeMap<String, f64> = BTreeMap::new();
+    for line in rows.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let (account, user, state) = (f[0], f[1], f[2].to_lowercase());
+        let n: f64 = f[3].parse().unwrap();
+        for (by, who) in [("account", account), ("user", user)] {
+            let key = format!("{by}|{}", labels(&[(by, who), ("state", &state)]));
+            *jobs.entry(key.clone()).or_default() += 1.0;
+            *cpus.entry(key).or_default() += n;
+        }
+        if state == "pending" {
+            let submit: f64 = sh("date", &["-d", f[6], "+%s"]).trim().parse().unwrap();
+            for p in f[4].split(',') {
+                let key = labels(&[("partition", p)]);
+                let o = oldest.entry(key.clone()).or_insert(f64::MAX);
+                *o = o.min(submit);
+                *backlog.entry(key).or_default() += limit_seconds(f[5]).map_or(0.0, |l| n * l);
+            }
+        }
+    }
+    let ours = |by: &str, family_name: &str| -> BTreeMap<String, f64> {
+        family(&text, family_name)
+            .into_iter()
+            .map(|(k, v)| (format!("{by}|{k}"), v))
+            .collect()
+    };
+    let split = |m: &BTreeMap<String, f64>, by: &str| -> BTreeMap<String, f64> {
+        m.iter()
+            .filter(|(k, _)| k.starts_with(&format!("{by}|")))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    for by in ["account", "user"] {
+        assert_eq!(
+            ours(by, &format!("slurm_{by}_jobs")),
+            split(&jobs, by),
+            "{by} jobs"
+        );
+        assert_eq!(
+            ours(by, &format!("slurm_{by}_cpus")),
+            split(&cpus, by),
+            "{by} CPUs"
+        );
+    }
+    assert_eq!(
+        jobs[&format!(
+            "user|{}",
+            labels(&[("user", "daemon"), ("state", "pending")])
+        )],
+        5.0,
+        "the array's 4 tasks and the 2-partition job"
+    );
+    assert_eq!(
+        family(
+            &text,
+            "slurm_partition_pending_oldest_submit_timestamp_seconds"
+        ),
+        oldest
+    );
+    assert_eq!(
+        family(&text, "slurm_partition_pending_cpu_seconds"),
+        backlog
+    );
+    // debug: 3 CPUs x 30 min + 1 x 2 days + 4 x 5 min.
+    assert_eq!(
+        backlog[&labels(&[("partition", "debug")])],
+        3.0 * 1800.0 + 172_800.0 + 4.0 * 300.0
+    );
+}
+
 #[test]
 fn partition_node_states_and_cpus_match_sinfo() {
     let _c = cluster();
@@ -276,8 +446,10 @@ fn both_formats_pass_promtool_and_negotiation_picks_them() {
     wait_until("the held job to be listed", Duration::from_secs(30), || {
         sh("squeue", &["-h", "-j", id, "-o", "%T"]).trim() == "PENDING"
     });
-    let d = daemon(&[]);
+    // Every collector that can run here, the opt-in ones too.
+    let d = daemon(&["--collector.accounts", "--collector.users"]);
     let text = metrics(d.port);
+    assert!(text.contains("slurm_user_jobs{user=\"root\",state=\"pending\"} 1"));
     assert!(
         text.contains("squeue_partition_jobs_state{partition=\"debug\",state=\"pending\"} 1"),
         "job {id}: {}\n{text}",

@@ -37,6 +37,45 @@ impl Collector for JobsCollector {
     }
 }
 
+/// What a job holds (running, suspended: tres_alloc) or asks for
+/// (pending: tres_req), per task.
+pub fn resources<'a>(job: &impl JobView<'a>) -> tres::Tres {
+    match job.state() {
+        JobState::Pending => tres::parse(job.tres_req()),
+        _ => {
+            let a = tres::parse(job.tres_alloc());
+            if a.cpus > 0 {
+                a
+            } else {
+                tres::parse(job.tres_req())
+            }
+        }
+    }
+}
+
+/// Queue pressure of one partition's pending jobs, all of it independent
+/// of the time of collection (families are reused while no job changes):
+/// ages are left to PromQL's time().
+struct Pressure {
+    oldest_submit: f64,
+    /// Σ requested CPUs × submit time, and Σ requested CPUs.
+    cpu_submit: f64,
+    cpus: f64,
+    /// Σ requested CPUs × time limit (jobs with a limit).
+    cpu_limit_seconds: f64,
+}
+
+impl Default for Pressure {
+    fn default() -> Self {
+        Pressure {
+            oldest_submit: f64::INFINITY,
+            cpu_submit: 0.0,
+            cpus: 0.0,
+            cpu_limit_seconds: 0.0,
+        }
+    }
+}
+
 /// The families of this collector from any job records (see `view`).
 pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec<Family>) {
     let mut by_part_state: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
@@ -45,6 +84,7 @@ pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec
     let mut cpus: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
     let mut mem: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
     let mut gpus: BTreeMap<(&'a str, &'static str), f64> = BTreeMap::new();
+    let mut pressure: BTreeMap<&'a str, Pressure> = BTreeMap::new();
 
     for job in jobs {
         let state = job.state();
@@ -55,22 +95,19 @@ pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec
         let n = tasks(&job) as f64;
         let name = state.as_str();
         bump(&mut by_state, name, n);
-        // Running jobs hold what tres_alloc says; pending ones ask for tres_req.
-        let res = match state {
-            JobState::Pending => tres::parse(job.tres_req()),
-            _ => {
-                let a = tres::parse(job.tres_alloc());
-                if a.cpus > 0 {
-                    a
-                } else {
-                    tres::parse(job.tres_req())
-                }
-            }
-        };
+        let res = resources(&job);
         for part in job.partition().split(',').filter(|p| !p.is_empty()) {
             bump(&mut by_part_state, (part, name), n);
             if state == JobState::Pending {
                 bump(&mut reasons, (part, job.reason()), n);
+                let p = pressure.entry(part).or_default();
+                let submit = job.submit_time() as f64;
+                p.oldest_submit = p.oldest_submit.min(submit);
+                p.cpu_submit += res.cpus as f64 * n * submit;
+                p.cpus += res.cpus as f64 * n;
+                if let Some(limit) = job.time_limit_minutes() {
+                    p.cpu_limit_seconds += res.cpus as f64 * n * limit as f64 * 60.0;
+                }
             }
             if matches!(
                 state,
@@ -129,4 +166,28 @@ pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec
         ps,
         &gpus,
     ));
+    let part = &["partition"];
+    let mut oldest = Family::gauge(
+        "slurm_partition_pending_oldest_submit_timestamp_seconds",
+        "Submit time of the oldest job pending in the partition (its age: time() minus this)",
+        part,
+    );
+    let mut backlog = Family::gauge(
+        "slurm_partition_pending_cpu_seconds",
+        "CPUs requested by pending jobs times their time limit (jobs without a limit add nothing)",
+        part,
+    );
+    let mut waited = Family::gauge(
+        "slurm_partition_pending_cpu_weighted_submit_timestamp_seconds",
+        "Submit time of pending jobs averaged with their requested CPUs as weights: the CPU-seconds waited so far are slurm_partition_job_cpus{state=\"pending\"} * (time() - this)",
+        part,
+    );
+    for (p, x) in &pressure {
+        oldest.add(&[*p], x.oldest_submit);
+        backlog.add(&[*p], x.cpu_limit_seconds);
+        if x.cpus > 0.0 {
+            waited.add(&[*p], x.cpu_submit / x.cpus);
+        }
+    }
+    out.extend([oldest, backlog, waited]);
 }

@@ -17,6 +17,7 @@ pub mod record;
 pub mod reservations;
 pub mod scheduler;
 pub mod sources;
+pub mod usage;
 pub mod view;
 
 use crate::metrics::Family;
@@ -64,6 +65,8 @@ pub const KNOWN: &[Known] = &[
     Known { name: "licenses", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "license counts" },
     Known { name: "reservations", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "reservations: nodes, cores, times" },
     Known { name: "accounting", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "finished jobs from slurmdbd (sacct_terminal_jobs_total)" },
+    Known { name: "accounts", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by account (top N by running CPUs, the rest as `other`); no RPC of its own" },
+    Known { name: "users", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by user (top N by running CPUs, the rest as `other`); no RPC of its own" },
     Known { name: "cyclecloud", enabled_by_default: true, default_interval: Duration::from_secs(300), help: "azslurm/jetpack metadata (only where those programs exist)" },
 ];
 
@@ -82,6 +85,9 @@ pub struct Options {
     pub reason_max_chars: usize,
     /// RPC statistics per user (uid label): opt-in, capped.
     pub scheduler_rpc_users: bool,
+    /// How many accounts / users get their own series (the rest: `other`).
+    pub accounts_top: usize,
+    pub users_top: usize,
     /// Look-back of the accounting collector's first query.
     pub accounting_lookback: Duration,
     /// Keep finished-job counters in StateSaveLocation (the daemon).
@@ -101,6 +107,8 @@ impl Default for Options {
             nodes_per_node: true,
             reason_max_chars: REASON_MAX_CHARS,
             scheduler_rpc_users: false,
+            accounts_top: usage::DEFAULT_TOP,
+            users_top: usage::DEFAULT_TOP,
             accounting_lookback: Duration::ZERO,
             durable_accounting: false,
             azslurm_path: None,
@@ -157,6 +165,11 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
                 None => finished_jobs::FinishedJobs::Direct(None),
             },
         )),
+        "accounts" => Box::new(usage::UsageCollector::new(
+            usage::By::Account,
+            opts.accounts_top,
+        )),
+        "users" => Box::new(usage::UsageCollector::new(usage::By::User, opts.users_top)),
         "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
             opts.azslurm_path.clone(),
             opts.jetpack_path.clone(),

@@ -11,6 +11,7 @@
 
 use super::nodes::NodesCollector;
 use super::partitions::PartitionsCollector;
+use super::usage::{self, By, UsageCollector};
 use super::view::{JobView, NodeView, PartitionView};
 use super::{jobs, REASON_MAX_CHARS};
 use crate::expose::{self, Format};
@@ -23,10 +24,11 @@ use std::path::Path;
 pub const RECORD_FILE: &str = "cluster.json";
 pub const FAMILIES_FILE: &str = "families.prom";
 
-/// The families of the jobs, nodes and partitions collectors (default
-/// options) as the text exposition, from any views of one cluster state.
+/// The families of the jobs, accounts, users, nodes and partitions
+/// collectors (default options) as the text exposition, from any views of
+/// one cluster state.
 pub fn render<'a, J, N, P>(
-    jobs: impl Iterator<Item = J>,
+    jobs: impl Iterator<Item = J> + Clone,
     nodes: impl Iterator<Item = N>,
     parts: &[P],
     node_at: impl Fn(usize) -> Option<N>,
@@ -37,7 +39,10 @@ where
     P: PartitionView<'a>,
 {
     let mut out: Vec<Family> = Vec::new();
-    jobs::families(jobs, &mut out);
+    jobs::families(jobs.clone(), &mut out);
+    for by in [By::Account, By::User] {
+        UsageCollector::new(by, usage::DEFAULT_TOP).families(jobs.clone(), &mut out);
+    }
     let per_node = NodesCollector {
         per_node: true,
         reason_max_chars: REASON_MAX_CHARS,
@@ -150,6 +155,14 @@ pub struct JobRecord {
     pub partition: String,
     pub tres_req: String,
     pub tres_alloc: String,
+    #[serde(default)]
+    pub user_id: u32,
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub submit_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_minutes: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -200,6 +213,10 @@ impl JobRecord {
             partition: job.partition().into(),
             tres_req: job.tres_req().into(),
             tres_alloc: job.tres_alloc().into(),
+            user_id: job.user_id(),
+            account: job.account().into(),
+            submit_time: job.submit_time(),
+            time_limit_minutes: job.time_limit_minutes(),
         }
     }
 }
@@ -319,6 +336,18 @@ impl<'a> JobView<'a> for &'a JobRecord {
     }
     fn tres_alloc(&self) -> &'a str {
         &self.tres_alloc
+    }
+    fn user_id(&self) -> u32 {
+        self.user_id
+    }
+    fn account(&self) -> &'a str {
+        &self.account
+    }
+    fn submit_time(&self) -> i64 {
+        self.submit_time
+    }
+    fn time_limit_minutes(&self) -> Option<u32> {
+        self.time_limit_minutes
     }
 }
 

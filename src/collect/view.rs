@@ -23,6 +23,12 @@ pub trait JobView<'a>: Copy {
     fn partition(&self) -> &'a str;
     fn tres_req(&self) -> &'a str;
     fn tres_alloc(&self) -> &'a str;
+    fn user_id(&self) -> u32;
+    fn account(&self) -> &'a str;
+    /// Unix seconds.
+    fn submit_time(&self) -> i64;
+    /// `None`: no limit.
+    fn time_limit_minutes(&self) -> Option<u32>;
 }
 
 pub trait NodeView<'a>: Copy {
@@ -68,6 +74,10 @@ impl<'a> JobView<'a> for Job<'a> {
         partition -> &'a str,
         tres_req -> &'a str,
         tres_alloc -> &'a str,
+        user_id -> u32,
+        account -> &'a str,
+        submit_time -> i64,
+        time_limit_minutes -> Option<u32>,
     );
 }
 

@@ -63,7 +63,7 @@ impl Jobs {
         self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = Job<'_>> {
+    pub fn iter(&self) -> impl Iterator<Item = Job<'_>> + Clone {
         // SAFETY: job_array holds record_count records owned by msg.
         let slice: &[ffi::slurm_job_info_t] = unsafe {
             let m = self.msg.as_ref();
@@ -142,6 +142,17 @@ impl<'a> Job<'a> {
     pub fn account(&self) -> &'a str {
         // SAFETY: owned by the message.
         unsafe { borrow(self.raw.account) }
+    }
+    /// When the job was submitted (Unix seconds).
+    pub fn submit_time(&self) -> i64 {
+        self.raw.submit_time
+    }
+    /// Its time limit in minutes; `None` for none (INFINITE) or not set.
+    pub fn time_limit_minutes(&self) -> Option<u32> {
+        match self.raw.time_limit {
+            ffi::INFINITE | ffi::NO_VAL => None,
+            v => Some(v),
+        }
     }
     /// TRES the job asked for, "cpu=4,mem=8G,node=1,gres/gpu=2".
     pub fn tres_req(&self) -> &'a str {

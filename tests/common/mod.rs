@@ -57,8 +57,10 @@ pub fn cluster() -> ClusterGuard {
         String::from_utf8_lossy(&out.stderr)
     );
     std::env::set_var("SLURM_CONF", slurm_conf());
-    // Every test starts from an empty queue.
+    // Every test starts from an empty queue (jobs of root and of daemon,
+    // the other user tests submit as).
     sh("scancel", &["--quiet", "-u", "root"]);
+    sh("scancel", &["--quiet", "-u", "daemon"]);
     wait_until("queue to empty", Duration::from_secs(60), || {
         sh("squeue", &["-h", "-o", "%i"]).trim().is_empty()
     });
