@@ -7,12 +7,17 @@ pub enum Kind {
     Gauge,
     Counter,
     Info,
+    /// Samples `_bucket{le}` (cumulative), `_sum` and `_count` per label set.
+    Histogram,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub label_values: Vec<String>,
     pub value: f64,
+    /// Appended to the family name: "" but for a histogram's "_bucket"
+    /// (whose last label value is its `le`), "_sum" and "_count".
+    pub suffix: &'static str,
 }
 
 /// One metric family: a name, its help text, label names and samples.
@@ -56,7 +61,52 @@ impl Family {
                 .map(|s| s.as_ref().to_string())
                 .collect(),
             value,
+            suffix: "",
         });
+        self
+    }
+
+    pub fn histogram(name: &str, help: &str, labels: &[&'static str]) -> Family {
+        Family::new(name, help, Kind::Histogram, labels)
+    }
+
+    /// One histogram of a histogram family: `cumulative[i]` observations
+    /// are at most `bounds[i]`; all `count` are at most +Inf.
+    pub fn add_histogram<S: AsRef<str>>(
+        &mut self,
+        label_values: &[S],
+        bounds: &[u64],
+        cumulative: &[u64],
+        sum: f64,
+        count: u64,
+    ) -> &mut Self {
+        debug_assert_eq!(self.kind, Kind::Histogram, "{}", self.name);
+        debug_assert_eq!(label_values.len(), self.label_names.len(), "{}", self.name);
+        let values: Vec<String> = label_values
+            .iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
+        // `le` as OpenMetrics wants it, a float: "30.0"; Prometheus reads it too.
+        let les = bounds.iter().map(|b| format!("{:?}", *b as f64));
+        for (le, n) in les
+            .chain(["+Inf".to_string()])
+            .zip(cumulative.iter().chain([&count]))
+        {
+            let mut with_le = values.clone();
+            with_le.push(le);
+            self.samples.push(Sample {
+                label_values: with_le,
+                value: *n as f64,
+                suffix: "_bucket",
+            });
+        }
+        for (suffix, value) in [("_sum", sum), ("_count", count as f64)] {
+            self.samples.push(Sample {
+                label_values: values.clone(),
+                value,
+                suffix,
+            });
+        }
         self
     }
 

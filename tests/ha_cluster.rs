@@ -429,6 +429,58 @@ fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
     m
 }
 
+/// Asserts that the duration histograms hold exactly the jobs of the
+/// counter (#18): per (partition, state class), the `_count` of the queue
+/// wait and run time histograms equals the sum of sacct_terminal_jobs_total.
+/// Both live in the same state file and change in the same step, so a
+/// failover or failback moves them together.
+fn histograms_match_the_counter(ctl: &str, text: &str) {
+    use std::collections::BTreeMap;
+    let label = |k: &str, n: &str| {
+        k.split(&format!("{n}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let class = |state: &str| match state {
+        "completed" => "completed",
+        "failed" | "node_fail" | "boot_fail" | "out_of_memory" => "failed",
+        _ => "other",
+    };
+    let mut counter: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut wait: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut run: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((k, v)) = l.rsplit_once(' ') else {
+            continue;
+        };
+        let v: f64 = v.parse().unwrap_or(f64::NAN);
+        let (map, key) = if k.starts_with("sacct_terminal_jobs_total{") {
+            (
+                &mut counter,
+                (label(k, "partition"), class(&label(k, "state")).to_string()),
+            )
+        } else if k.starts_with("slurm_job_queue_wait_seconds_count{") {
+            (&mut wait, (label(k, "partition"), label(k, "class")))
+        } else if k.starts_with("slurm_job_run_seconds_count{") {
+            (&mut run, (label(k, "partition"), label(k, "class")))
+        } else {
+            continue;
+        };
+        *map.entry(key).or_default() += v;
+    }
+    assert!(!counter.is_empty(), "{ctl} exports no finished jobs");
+    assert_eq!(
+        wait, counter,
+        "{ctl}: queue wait histograms against the counter"
+    );
+    assert_eq!(
+        run, counter,
+        "{ctl}: run time histograms against the counter"
+    );
+}
+
 /// Sum of every sacct_terminal_jobs_total series, whoever's; None when
 /// the exposition has none.
 fn all_finished(text: &str) -> Option<f64> {
@@ -655,7 +707,9 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         );
         eprintln!("ctl2 in control holds its accounting records (Slurm 26.05); counted the 6 slurmdbd has");
     }
-    let mid = completions(&scrape("ctl2").unwrap());
+    let mid_text = scrape("ctl2").unwrap();
+    histograms_match_the_counter("ctl2", &mid_text);
+    let mid = completions(&mid_text);
 
     // 3. Failback: ctl1 takes control again and continues the counters.
     let late = submit("ctl2", 5, 2);
@@ -689,7 +743,9 @@ fn exactly_one_exporter_is_active_and_counters_survive_failover_and_failback() {
         Duration::from_secs(240),
     );
     // Never backwards: every label set is at least what ctl2 had exported.
-    let end = completions(&scrape("ctl1").unwrap());
+    let end_text = scrape("ctl1").unwrap();
+    histograms_match_the_counter("ctl1", &end_text);
+    let end = completions(&end_text);
     for (k, v) in &mid {
         assert!(
             end.get(k).copied().unwrap_or(0.0) >= *v,

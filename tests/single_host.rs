@@ -576,7 +576,15 @@ fn now() -> u64 {
 fn finished_jobs_are_counted_like_sacct() {
     let _c = cluster();
     let started = now();
-    let d = daemon(&["--collector.accounting.interval=1s"]);
+    // A state of its own, new: counting starts now, with empty histograms
+    // (the cluster's StateSaveLocation keeps what earlier runs counted).
+    let state = std::env::temp_dir().join(format!("finished-jobs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    let d = daemon(&[
+        "--collector.accounting.interval=1s",
+        &format!("--ha.state-save-location={}", state.display()),
+    ]);
     wait_until("accounting to succeed", Duration::from_secs(60), || {
         success(&metrics(d.port), "accounting") == Some(1.0)
     });
@@ -749,6 +757,104 @@ fn finished_jobs_are_counted_like_sacct() {
     // Counted once: later queries overlap the same window and must not add.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(counted(), got);
+
+    // The duration histograms hold the same jobs as the counter, and their
+    // sums are sacct's: (partition, class) -> (jobs, Σ wait, Σ run).
+    let class = |state: &str| match state {
+        "completed" => "completed",
+        "failed" | "node_fail" | "boot_fail" | "out_of_memory" => "failed",
+        _ => "other",
+    };
+    let sacct_durations = || {
+        let out = std::process::Command::new("sacct")
+            .args([
+                "-a",
+                "-X",
+                "-n",
+                "-P",
+                "-S",
+                &start,
+                "-E",
+                "now",
+                "-s",
+                "CD,F,CA,TO,NF,PR,BF,DL,OOM",
+                "-o",
+                "partition,state,submit,start,end",
+            ])
+            .env("SLURM_CONF", slurm_conf())
+            .env("SLURM_TIME_FORMAT", "%s")
+            .output()
+            .unwrap();
+        let mut m: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            // -P: "CANCELLED by 0" whole, no truncated names.
+            let state = f[1].split(' ').next().unwrap().to_lowercase();
+            let (submit, end): (f64, f64) = (f[2].parse().unwrap(), f[4].parse().unwrap());
+            // sacct also lists jobs that ended before -S; the exporter
+            // counts from counting_since on.
+            if end < since {
+                continue;
+            }
+            let (wait, run) = match f[3].parse::<f64>() {
+                Ok(start) if start > 0.0 => (start - submit, end - start),
+                _ => (end - submit, 0.0),
+            };
+            let e = m
+                .entry(labels(&[("partition", f[0]), ("class", class(&state))]))
+                .or_default();
+            e.0 += 1.0;
+            e.1 += wait.max(0.0);
+            e.2 += run;
+        }
+        m
+    };
+    let ours_durations = || {
+        let text = metrics(d.port);
+        let mut m: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+        for (k, v) in family(&text, "slurm_job_queue_wait_seconds_count") {
+            m.entry(k).or_default().0 = v;
+        }
+        for (k, v) in family(&text, "slurm_job_queue_wait_seconds_sum") {
+            m.entry(k).or_default().1 = v;
+        }
+        for (k, v) in family(&text, "slurm_job_run_seconds_sum") {
+            m.entry(k).or_default().2 = v;
+        }
+        for (k, v) in family(&text, "slurm_job_run_seconds_count") {
+            assert_eq!(
+                m.get(&k).map(|x| x.0),
+                Some(v),
+                "wait and run count the same jobs: {k}"
+            );
+        }
+        m
+    };
+    wait_until(
+        "the histograms to hold what sacct shows",
+        Duration::from_secs(60),
+        || {
+            let (o, t) = (ours_durations(), sacct_durations());
+            if o != t {
+                eprintln!("histograms {o:?} sacct {t:?}");
+            }
+            o == t
+        },
+    );
+    let text = metrics(d.port);
+    let mut counter_by_class: BTreeMap<String, f64> = BTreeMap::new();
+    for (k, v) in family(&text, "sacct_terminal_jobs_total") {
+        let key = labels(&[
+            ("partition", &label(&k, "partition")),
+            ("class", class(&label(&k, "state"))),
+        ]);
+        *counter_by_class.entry(key).or_default() += v;
+    }
+    assert_eq!(
+        family(&text, "slurm_job_run_seconds_count"),
+        counter_by_class
+    );
+    assert_eq!(promtool_problems(&text), Vec::<String>::new());
 
     // sacct prints the cancelled jobs with who cancelled them; the label
     // is the state alone, and exit 1 carries its CycleCloud reason.

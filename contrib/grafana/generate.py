@@ -398,6 +398,17 @@ def cluster_dashboard():
         unit="short", options=ts_opts(["sum"], "table"),
         field_defaults=dict(ts_custom("bars", stack=True), decimals=0))
 
+    for what, metric in [("Queue wait", "slurm_job_queue_wait_seconds"), ("Run time", "slurm_job_run_seconds")]:
+        buckets = exact_increase(sel(f"{metric}_bucket", PART), "$__range")
+        d.panel("bargauge", f"{what} of finished jobs: median and 90th percentile", [
+            t(f'histogram_quantile(0.5, sum by (class, le) ({buckets}))', "median {{class}}", instant=True),
+            t(f'histogram_quantile(0.9, sum by (class, le) ({buckets}))', "p90 {{class}}", instant=True),
+        ], 12, 8, f"{what} of the jobs that finished in the time range, by state class (completed; "
+                  "failed, node_fail, boot_fail, out_of_memory as failed; the rest other), "
+                  "estimated from histogram buckets of 1 s to a week; counted exactly once with "
+                  "the finished-jobs counter, so right across failover.",
+            unit="s", options=bar_opts(), field_defaults={"color": {"mode": "palette-classic"}})
+
     d.row("Job and Node Status Overview for partition $partition")
     d.panel("stat", "squeue snapshot", [
         t(f'sum({mx("squeue_partition_jobs_state", PART, lm("state", "=", "pending"))})', "pending"),

@@ -11,6 +11,7 @@ use super::finished_jobs::FinishedJobs;
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
 use crate::state::accounting::{self as durable, AccountingState, Loaded};
+use crate::state::histogram::BOUNDS;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,30 @@ impl AccountingCollector {
             f.add(&[p, e, r, s], *v as f64);
         }
         out.push(f);
+        for (what, name, help) in [
+            (
+                "wait",
+                "slurm_job_queue_wait_seconds",
+                "Queue wait of finished jobs (submit to start, or to the end for a job that never started), by partition and state class; counted with sacct_terminal_jobs_total",
+            ),
+            (
+                "run",
+                "slurm_job_run_seconds",
+                "Run time of finished jobs (0 for a job that never started), by partition and state class; counted with sacct_terminal_jobs_total",
+            ),
+        ] {
+            let mut h = Family::histogram(name, help, &["partition", "class"]);
+            for ((_, p, class), hist) in st.histograms.iter().filter(|(k, _)| k.0 == what) {
+                h.add_histogram(
+                    &[p, class],
+                    &BOUNDS,
+                    &hist.cumulative(),
+                    hist.sum as f64,
+                    hist.count,
+                );
+            }
+            out.push(h);
+        }
         out.push(Family::single(
             "slurm_exporter_accounting_watermark_timestamp_seconds",
             "Every job that ended before this is counted (held back while slurmctld still queues records for slurmdbd)",

@@ -19,7 +19,7 @@
 //!   in, and the window keeps reaching back to it meanwhile;
 //! - jobs that ended before `counting_since` are history, never counted.
 
-use crate::slurm::FinishedJob;
+use crate::slurm::{FinishedJob, JobState};
 use crate::state::accounting::{AccountingState, Key};
 
 /// How far each query reaches back behind the watermark.
@@ -46,6 +46,45 @@ pub fn window_start(st: &AccountingState) -> i64 {
     oldest_waiting
         .map_or(behind_watermark, |t| t.min(behind_watermark))
         .max(st.counting_since)
+}
+
+/// The `class` label of the duration histograms.
+pub fn state_class(state: JobState) -> &'static str {
+    match state {
+        JobState::Completed => "completed",
+        JobState::Failed | JobState::NodeFail | JobState::BootFail | JobState::OutOfMemory => {
+            "failed"
+        }
+        _ => "other",
+    }
+}
+
+/// Adds a job being counted to the histograms of its partition and class:
+/// its queue wait (submit to start, or to its end if it never started) and
+/// its run time (start to end; 0 if it never started). Every counted job
+/// is observed once in each, so their counts equal the counter's.
+fn observe_durations(st: &mut AccountingState, job: &FinishedJob) {
+    let ran = job.start_time > 0 && job.start_time <= job.end_time;
+    let left_queue = if ran { job.start_time } else { job.end_time };
+    // An unknown submit time (an older helper) reads as no wait.
+    let submitted = if job.submit_time > 0 {
+        job.submit_time
+    } else {
+        left_queue
+    };
+    let wait = (left_queue - submitted).max(0) as u64;
+    let run = if ran {
+        (job.end_time - job.start_time) as u64
+    } else {
+        0
+    };
+    let class = state_class(job.state);
+    for (what, seconds) in [("wait", wait), ("run", run)] {
+        st.histograms
+            .entry((what.into(), job.partition.clone(), class.into()))
+            .or_default()
+            .observe(seconds);
+    }
 }
 
 /// The CycleCloud exporter's `reason` label: what an exit code usually means.
@@ -141,6 +180,7 @@ pub fn count_window(
             job.exit_code,
             job.partition
         );
+        observe_durations(st, &job);
         let reason = exit_reason(&job.exit_code).to_string();
         let key: Key = (
             job.partition,
@@ -169,7 +209,7 @@ pub fn count_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slurm::JobState;
+    use std::collections::BTreeMap;
 
     fn job(db_index: u64, partition: &str, end_time: i64) -> FinishedJob {
         FinishedJob {
@@ -182,6 +222,7 @@ mod tests {
             exit_code: "0:0".into(),
             start_time: end_time - 1,
             end_time,
+            submit_time: end_time - 61,
         }
     }
 
@@ -322,6 +363,72 @@ mod tests {
             2,
             "failed 1:0 once, completed 0:0 once"
         );
+        histograms_count_what_the_counter_counts(&backup_again);
+    }
+
+    /// Each histogram's count is the counter's sum over the same partition
+    /// and state class, for both what they measure.
+    fn histograms_count_what_the_counter_counts(st: &AccountingState) {
+        let mut by_class: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for ((p, _, _, state), n) in &st.counts {
+            let class = state_class(
+                JobState::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == state)
+                    .unwrap(),
+            );
+            *by_class.entry((p.clone(), class.to_string())).or_default() += n;
+        }
+        for what in ["wait", "run"] {
+            let hist: BTreeMap<(String, String), u64> = st
+                .histograms
+                .iter()
+                .filter(|(k, _)| k.0 == what)
+                .map(|((_, p, c), h)| ((p.clone(), c.clone()), h.count))
+                .collect();
+            assert_eq!(hist, by_class, "{what}");
+        }
+    }
+
+    #[test]
+    fn durations_are_observed_once_per_counted_ending() {
+        let mut st = state(0);
+        let mut ran = job(1, "p", 100);
+        ran.submit_time = 10;
+        ran.start_time = 40;
+        let mut never_ran = job(2, "p", 100);
+        never_ran.state = JobState::Cancelled;
+        never_ran.start_time = 0;
+        never_ran.submit_time = 70;
+        count_window(
+            &mut st,
+            vec![ran.clone(), never_ran.clone()],
+            110,
+            Some(110),
+        );
+        // The same records again (an overlapping window): no new observation.
+        count_window(&mut st, vec![ran, never_ran], 120, Some(120));
+        let h = |what: &str, class: &str| {
+            st.histograms[&(what.into(), "p".into(), class.into())].clone()
+        };
+        assert_eq!(
+            (h("wait", "completed").count, h("wait", "completed").sum),
+            (1, 30)
+        );
+        assert_eq!(
+            (h("run", "completed").count, h("run", "completed").sum),
+            (1, 60)
+        );
+        assert_eq!(
+            (h("wait", "other").count, h("wait", "other").sum),
+            (1, 30),
+            "pending until cancelled"
+        );
+        assert_eq!((h("run", "other").count, h("run", "other").sum), (1, 0));
+        histograms_count_what_the_counter_counts(&st);
+        // And they survive the state file.
+        let back = AccountingState::from_json(&st.to_json()).unwrap();
+        assert_eq!(back.histograms, st.histograms);
     }
 
     #[test]

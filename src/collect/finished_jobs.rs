@@ -63,7 +63,7 @@ pub fn write_lines(jobs: &[FinishedJob], out: &mut impl std::io::Write) -> std::
     for j in jobs {
         writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             j.db_index,
             j.job_id,
             clean(&j.cluster),
@@ -71,7 +71,8 @@ pub fn write_lines(jobs: &[FinishedJob], out: &mut impl std::io::Write) -> std::
             j.state.base_number().unwrap_or(u32::MAX),
             j.exit_code,
             j.end_time,
-            j.start_time
+            j.start_time,
+            j.submit_time
         )?;
     }
     writeln!(out, "end\t{}", jobs.len())
@@ -99,10 +100,15 @@ pub fn parse_lines(text: &str) -> Result<Vec<FinishedJob>, String> {
         let bad = || format!("bad record from the helper: {line:?}");
         // A helper from before start times were sent has 7 fields: its
         // records count as never started (a rerun on the same row is then
-        // not told apart, as before).
-        if f.len() != 8 && f.len() != 7 {
+        // not told apart, as before); one from before submit times, 8:
+        // submitted at an unknown time (0).
+        if !(7..=9).contains(&f.len()) {
             return Err(bad());
         }
+        let number = |i: usize| match f.get(i) {
+            Some(s) => s.parse().map_err(|_| bad()),
+            None => Ok(0),
+        };
         jobs.push(FinishedJob {
             db_index: f[0].parse().map_err(|_| bad())?,
             job_id: f[1].parse().map_err(|_| bad())?,
@@ -111,10 +117,8 @@ pub fn parse_lines(text: &str) -> Result<Vec<FinishedJob>, String> {
             state: JobState::from_base(f[4].parse().map_err(|_| bad())?),
             exit_code: f[5].to_string(),
             end_time: f[6].parse().map_err(|_| bad())?,
-            start_time: match f.get(7) {
-                Some(s) => s.parse().map_err(|_| bad())?,
-                None => 0,
-            },
+            start_time: number(7)?,
+            submit_time: number(8)?,
         });
     }
     Err("the helper's answer ended early (no end line)".into())
@@ -179,6 +183,7 @@ mod tests {
             exit_code: "0:0".into(),
             start_time: 1_699_999_000,
             end_time: 1_700_000_000,
+            submit_time: 1_699_998_000,
         }
     }
 
@@ -192,7 +197,13 @@ mod tests {
         assert_eq!(back[0], jobs[0]);
         assert_eq!(back[1].partition, "");
         assert_eq!(back[2].partition, "a b");
-        // A helper of the previous format: no start time.
+        // Helpers of earlier formats: no submit time, no start time either.
+        let no_submit =
+            parse_lines("5\t7\tc\tdebug\t3\t0:0\t1700000000\t1699999000\nend\t1\n").unwrap();
+        assert_eq!(
+            (no_submit[0].start_time, no_submit[0].submit_time),
+            (1_699_999_000, 0)
+        );
         let old = parse_lines("5\t7\tc\tdebug\t3\t0:0\t1700000000\nend\t1\n").unwrap();
         assert_eq!((old[0].db_index, old[0].start_time), (5, 0));
     }

@@ -55,10 +55,18 @@ pub fn labels(names: &[&str], values: &[String], out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// Writes one sample line: `name{labels} value\n`.
+/// Writes one sample line: `name{labels} value\n` (a histogram bucket
+/// with its `le`).
 pub fn sample(name: &str, label_names: &[&str], s: &crate::metrics::Sample, out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
-    labels(label_names, &s.label_values, out);
+    out.extend_from_slice(s.suffix.as_bytes());
+    if s.suffix == "_bucket" {
+        let mut names = label_names.to_vec();
+        names.push("le");
+        labels(&names, &s.label_values, out);
+    } else {
+        labels(label_names, &s.label_values, out);
+    }
     out.push(b' ');
     value(s.value, out);
     out.push(b'\n');

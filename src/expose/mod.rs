@@ -151,4 +151,33 @@ mod golden {
              # EOF\n"
         );
     }
+
+    #[test]
+    fn a_histogram_in_both_formats() {
+        let mut h = Family::histogram("slurm_job_run_seconds", "Run time", &["partition"]);
+        h.add_histogram(&["p"], &[1, 60], &[2, 5], 130.0, 6);
+        let mut text = Vec::new();
+        render(Format::Text, &[&h], &mut text);
+        let body = "slurm_job_run_seconds_bucket{partition=\"p\",le=\"1.0\"} 2\n\
+                    slurm_job_run_seconds_bucket{partition=\"p\",le=\"60.0\"} 5\n\
+                    slurm_job_run_seconds_bucket{partition=\"p\",le=\"+Inf\"} 6\n\
+                    slurm_job_run_seconds_sum{partition=\"p\"} 130\n\
+                    slurm_job_run_seconds_count{partition=\"p\"} 6\n";
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            format!(
+                "# HELP slurm_job_run_seconds Run time\n\
+                 # TYPE slurm_job_run_seconds histogram\n{body}"
+            )
+        );
+        let mut om = Vec::new();
+        render(Format::OpenMetrics, &[&h], &mut om);
+        assert_eq!(
+            String::from_utf8(om).unwrap(),
+            format!(
+                "# TYPE slurm_job_run_seconds histogram\n\
+                 # HELP slurm_job_run_seconds Run time\n{body}# EOF\n"
+            )
+        );
+    }
 }

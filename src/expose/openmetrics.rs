@@ -16,6 +16,7 @@ pub fn write(families: &[&Family], out: &mut Vec<u8>) {
             ),
             Kind::Info => (f.name.strip_suffix("_info").unwrap_or(&f.name), b" info\n"),
             Kind::Gauge => (&f.name, b" gauge\n"),
+            Kind::Histogram => (&f.name, b" histogram\n"),
         };
         out.extend_from_slice(b"# TYPE ");
         out.extend_from_slice(base.as_bytes());

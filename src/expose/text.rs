@@ -17,6 +17,7 @@ pub fn write(families: &[&Family], out: &mut Vec<u8>) {
         out.extend_from_slice(match f.kind {
             Kind::Counter => b" counter\n",
             Kind::Gauge | Kind::Info => b" gauge\n",
+            Kind::Histogram => b" histogram\n",
         });
         for s in &f.samples {
             escape::sample(&f.name, &f.label_names, s, out);

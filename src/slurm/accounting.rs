@@ -33,6 +33,8 @@ pub struct FinishedJob {
     /// When the run this record describes started (0: it never did).
     pub start_time: i64,
     pub end_time: i64,
+    /// When the job was submitted (0: unknown, from an older helper).
+    pub submit_time: i64,
 }
 
 /// sacct before 25.11 prints an exit status of 128 or more as status - 128
@@ -164,6 +166,7 @@ impl DbConnection {
                     exit_code: format_exit_code(r.exitcode),
                     start_time: r.start,
                     end_time: r.end,
+                    submit_time: r.submit,
                 });
             }
             ffi::slurm_list_iterator_destroy(it);

@@ -8,6 +8,7 @@
 //! Counts are published only after the file that holds them is written.
 
 use super::atomic;
+use super::histogram::{Histogram, BOUNDS};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ pub const FORMAT: u64 = 1;
 
 /// partition, exit_code, reason, state
 pub type Key = (String, String, String, String);
+
+/// What a histogram measures ("wait" or "run"), partition, state class.
+pub type HistogramKey = (String, String, String);
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AccountingState {
@@ -26,6 +30,8 @@ pub struct AccountingState {
     /// End of the last window read from slurmdbd (0: none yet).
     pub watermark: i64,
     pub counts: BTreeMap<Key, u64>,
+    /// Queue wait and run time of the same jobs (see histogram.rs).
+    pub histograms: BTreeMap<HistogramKey, Histogram>,
     /// db_index -> end time, for ids within the look-back window.
     pub seen: HashMap<u64, i64>,
     /// db_index -> (end time, first seen) of records still waiting for
@@ -57,6 +63,11 @@ impl AccountingState {
             .iter()
             .map(|(i, (end, first))| json!([i, end, first]))
             .collect();
+        let histograms: Vec<Value> = self
+            .histograms
+            .iter()
+            .map(|((what, p, class), h)| json!([what, p, class, h.to_row()]))
+            .collect();
         let v = json!({
             "format": FORMAT,
             "generation": self.generation,
@@ -66,6 +77,8 @@ impl AccountingState {
             "counts": counts,
             "seen": seen,
             "waiting": waiting,
+            "histogram_bounds": BOUNDS,
+            "histograms": histograms,
         });
         let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
         s.push('\n');
@@ -147,6 +160,35 @@ impl AccountingState {
                     st.waiting.insert(i, (end, first));
                 }
                 _ => return Err("a waiting row is not [db_index, end, first_seen]".into()),
+            }
+        }
+        // Absent in files written before they existed: histograms start
+        // empty. Made with other bounds (a later version): they restart
+        // rather than be read into the wrong buckets.
+        let same_bounds = v
+            .get("histogram_bounds")
+            .and_then(Value::as_array)
+            .is_some_and(|b| {
+                b.iter()
+                    .map(Value::as_u64)
+                    .eq(BOUNDS.iter().map(|b| Some(*b)))
+            });
+        if same_bounds {
+            for row in v
+                .get("histograms")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice)
+            {
+                let bad =
+                    || "a histograms row is not [what, partition, class, [buckets, sum, count]]";
+                let r = row.as_array().filter(|r| r.len() == 4).ok_or_else(bad)?;
+                let s = |i: usize| r[i].as_str().map(str::to_string).ok_or_else(bad);
+                let numbers: Option<Vec<u64>> = r[3]
+                    .as_array()
+                    .map(|n| n.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
+                    .unwrap_or(None);
+                let h = Histogram::from_row(&numbers.ok_or_else(bad)?)?;
+                st.histograms.insert((s(0)?, s(1)?, s(2)?), h);
             }
         }
         Ok(st)

@@ -3,3 +3,4 @@
 
 pub mod accounting;
 pub mod atomic;
+pub mod histogram;

@@ -181,6 +181,11 @@ pub fn known_metrics() -> BTreeSet<String> {
                 && METRIC_PREFIXES.iter().any(|p| name.starts_with(p))
             {
                 names.insert(name.to_string());
+                // A histogram's samples (the scanner does not know which
+                // families are histograms).
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
             }
         }
     }
