@@ -129,8 +129,8 @@ SchedulerParameters=bf_interval=5
 RebootProgram=/bin/true
 Epilog=$DIR/epilog.sh
 NodeName=node1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 CPUs=4 RealMemory=4000 State=UNKNOWN
-NodeName=node2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 CPUs=4 RealMemory=4000 State=UNKNOWN
-NodeName=node3 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17003 CPUs=4 RealMemory=4000 Gres=gpu:2 State=UNKNOWN
+NodeName=node2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 CPUs=4 RealMemory=4000 Gres=gpu:1 State=UNKNOWN
+NodeName=node3 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17003 CPUs=4 RealMemory=4000 Gres=gpu:tesla:2 State=UNKNOWN
 NodeName=ghost1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17009 CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=node[1-3],ghost1 Default=YES MaxTime=INFINITE State=UP
 PartitionName=batch Nodes=node[1-2] MaxTime=60 State=UP
@@ -193,7 +193,9 @@ EPILOG
   mv "$DIR/epilog.sh.new" "$DIR/epilog.sh"
   cat >"$DIR/gres.conf.new" <<CONF
 AutoDetect=off
-NodeName=node3 Name=gpu File=/dev/null,/dev/zero
+# Fake devices: node2 one untyped GPU, node3 two typed ones.
+NodeName=node2 Name=gpu File=/dev/full
+NodeName=node3 Name=gpu Type=tesla File=/dev/null,/dev/zero
 CONF
   mv "$DIR/gres.conf.new" "$DIR/gres.conf"
   cat >"$DIR/slurmdbd.conf.new" <<CONF

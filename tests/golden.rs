@@ -255,7 +255,7 @@ fn cpus_split_like_sinfo_and_nodes_group_by_state_and_reason() {
         Some(2.0)
     );
     assert_eq!(
-        sample(&text, r#"slurm_cluster_gpus{state="total"}"#),
+        sample(&text, r#"slurm_cluster_gpus{state="total",type=""}"#),
         Some(6.0)
     );
 }

@@ -362,10 +362,105 @@ fn partition_node_states_and_cpus_match_sinfo() {
         assert_eq!(idle[&key], v[1], "idle cpus of {node}");
     }
     assert_eq!(alloc[&labels(&[("node", "node1")])], 3.0);
-    // GPUs come from gres: node3 has two.
+}
+
+/// GPUs per type of a GRES string as sinfo prints it ("gpu:tesla:1(IDX:0)",
+/// "gpu:1(S:0)", "(null)"): type "" for untyped.
+fn sinfo_gpus(gres: &str) -> BTreeMap<String, f64> {
+    let mut plain = String::new();
+    let mut depth = 0;
+    for c in gres.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    for entry in plain.split(',') {
+        let parts: Vec<&str> = entry.split(':').collect();
+        let (kind, n) = match parts.as_slice() {
+            ["gpu", n] => ("", n),
+            ["gpu", kind, n] => (*kind, n),
+            _ => continue,
+        };
+        *out.entry(kind.to_string()).or_insert(0.0) += n.parse::<f64>().unwrap();
+    }
+    out
+}
+
+#[test]
+fn gpus_by_type_match_sinfo() {
+    let _c = cluster();
+    // node3 has two typed GPUs (tesla), node2 one untyped (embedded-slurm.sh).
+    submit(&[
+        "-p",
+        "debug",
+        "-w",
+        "node3",
+        "--gres=gpu:tesla:1",
+        "--wrap",
+        "sleep 300",
+    ]);
+    submit(&[
+        "-p",
+        "debug",
+        "-w",
+        "node2",
+        "--gres=gpu:1",
+        "--wrap",
+        "sleep 300",
+    ]);
+    wait_until("both GPU jobs to run", Duration::from_secs(60), || {
+        sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() == 2
+    });
+    let (text, ok) = collect_once(&["--no-collector.accounting"]);
+    assert!(ok);
+    let configured = sh("sinfo", &["-h", "-N", "-o", "%N %G"]);
+    let used = sh("sinfo", &["-h", "-N", "-O", "NodeList:30,GresUsed:80"]);
+    let mut want_total: BTreeMap<String, f64> = BTreeMap::new();
+    let mut want_alloc: BTreeMap<String, f64> = BTreeMap::new();
+    for (lines, want) in [(&configured, &mut want_total), (&used, &mut want_alloc)] {
+        for line in lines.lines() {
+            let mut f = line.split_whitespace();
+            let (node, gres) = (f.next().unwrap(), f.next().unwrap_or(""));
+            let gpus = sinfo_gpus(gres);
+            if gpus.is_empty() {
+                want.insert(labels(&[("node", node), ("type", "")]), 0.0);
+            }
+            for (kind, n) in gpus {
+                want.insert(labels(&[("node", node), ("type", &kind)]), n);
+            }
+        }
+    }
+    let total = family(&text, "slurm_node_gpus");
+    assert_eq!(total, want_total);
+    // sinfo prints a used entry only for what is configured: the same keys.
+    assert_eq!(family(&text, "slurm_node_gpus_alloc"), want_alloc);
+    assert_eq!(total[&labels(&[("node", "node3"), ("type", "tesla")])], 2.0);
     assert_eq!(
-        family(&text, "slurm_node_gpus")[&labels(&[("node", "node3")])],
+        want_alloc[&labels(&[("node", "node3"), ("type", "tesla")])],
+        1.0
+    );
+    assert_eq!(want_alloc[&labels(&[("node", "node2"), ("type", "")])], 1.0);
+    let cluster_gpus = family(&text, "slurm_cluster_gpus");
+    assert_eq!(
+        cluster_gpus[&labels(&[("state", "total"), ("type", "tesla")])],
         2.0
+    );
+    assert_eq!(
+        cluster_gpus[&labels(&[("state", "alloc"), ("type", "")])],
+        1.0
+    );
+    let part = family(&text, "slurm_partition_gpus");
+    assert_eq!(
+        part[&labels(&[
+            ("partition", "debug"),
+            ("state", "alloc"),
+            ("type", "tesla")
+        ])],
+        1.0
     );
 }
 

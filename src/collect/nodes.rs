@@ -27,6 +27,22 @@ pub fn cpu_split<'a>(node: &impl NodeView<'a>) -> (u32, u32, u32) {
     (alloc, idle, total - alloc - idle)
 }
 
+/// A node's GPUs by GRES type: (configured, in use); a node without GPUs
+/// has one untyped entry of 0, so every node keeps its series.
+pub fn gpus_by_type<'a>(node: &impl NodeView<'a>) -> BTreeMap<&'a str, (f64, f64)> {
+    let mut out: BTreeMap<&'a str, (f64, f64)> = BTreeMap::new();
+    for (kind, n) in gres::by_type(node.gres(), "gpu") {
+        out.entry(kind).or_default().0 += n as f64;
+    }
+    for (kind, n) in gres::by_type(node.gres_used(), "gpu") {
+        out.entry(kind).or_default().1 += n as f64;
+    }
+    if out.is_empty() {
+        out.insert("", (0.0, 0.0));
+    }
+    out
+}
+
 impl Collector for NodesCollector {
     fn name(&self) -> &'static str {
         "nodes"
@@ -79,9 +95,17 @@ impl NodesCollector {
             "CPU load a node's slurmd reported",
             l,
         );
-        let mut gpus = Family::gauge("slurm_node_gpus", "Configured GPUs (gres/gpu) of a node", l);
-        let mut gpus_alloc =
-            Family::gauge("slurm_node_gpus_alloc", "GPUs of a node in use by jobs", l);
+        let lt = &["node", "type"];
+        let mut gpus = Family::gauge(
+            "slurm_node_gpus",
+            "Configured GPUs (gres/gpu) of a node, by GRES type (\"\" untyped)",
+            lt,
+        );
+        let mut gpus_alloc = Family::gauge(
+            "slurm_node_gpus_alloc",
+            "GPUs of a node in use by jobs, by GRES type",
+            lt,
+        );
         let mut info = Family::info(
             "slurm_node_info",
             "Node state (as sinfo's long state) and down/drain reason",
@@ -95,7 +119,9 @@ impl NodesCollector {
             .map(|(_, name)| (*name, 0.0))
             .collect();
         let (mut c_alloc, mut c_idle, mut c_other) = (0.0, 0.0, 0.0);
-        let (mut m_total, mut m_alloc, mut g_total, mut g_alloc) = (0.0, 0.0, 0.0, 0.0);
+        let (mut m_total, mut m_alloc) = (0.0, 0.0);
+        // GRES type -> (configured, in use).
+        let mut cluster_gpus: BTreeMap<&'a str, (f64, f64)> = BTreeMap::new();
 
         for node in nodes {
             let name = [node.name()];
@@ -113,10 +139,13 @@ impl NodesCollector {
             if let Some(l) = node.cpu_load() {
                 load.add(&name, l);
             }
-            let g = gres::count(node.gres(), "gpu") as f64;
-            let ga = gres::count(node.gres_used(), "gpu") as f64;
-            gpus.add(&name, g);
-            gpus_alloc.add(&name, ga);
+            for (kind, (total, used)) in gpus_by_type(&node) {
+                gpus.add(&[node.name(), kind], total);
+                gpus_alloc.add(&[node.name(), kind], used);
+                let c = cluster_gpus.entry(kind).or_default();
+                c.0 += total;
+                c.1 += used;
+            }
             let state = node.state();
             let reason = reason_label(node.reason(), self.reason_max_chars);
             info.add(&[node.name(), state.long(), reason], 1.0);
@@ -129,8 +158,6 @@ impl NodesCollector {
             c_other += o as f64;
             m_total += m;
             m_alloc += ma;
-            g_total += g;
-            g_alloc += ga;
         }
         if self.per_node {
             out.extend([
@@ -172,10 +199,20 @@ impl NodesCollector {
         out.push(f);
         let mut f = Family::gauge(
             "slurm_cluster_gpus",
-            "GPUs of the cluster: alloc, total",
-            &["state"],
+            "GPUs of the cluster: alloc, total, by GRES type (\"\" untyped)",
+            &["state", "type"],
         );
-        f.add(&["alloc"], g_alloc).add(&["total"], g_total);
+        // Nodes without GPUs add an untyped 0: not worth a series beside
+        // typed GPUs.
+        if cluster_gpus.keys().any(|k| !k.is_empty()) {
+            cluster_gpus.retain(|k, v| !k.is_empty() || *v != (0.0, 0.0));
+        }
+        if cluster_gpus.is_empty() {
+            cluster_gpus.insert("", (0.0, 0.0));
+        }
+        for (kind, (total, used)) in &cluster_gpus {
+            f.add(&["alloc", kind], *used).add(&["total", kind], *total);
+        }
         out.push(f);
     }
 }

@@ -1,11 +1,11 @@
 //! Partitions: the CycleCloud sinfo_partition_nodes_state family and
 //! per-partition resources, from the node table and the partition list.
 
-use super::nodes::cpu_split;
+use super::nodes::{cpu_split, gpus_by_type};
 use super::view::{NodeView, PartitionView};
 use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
-use crate::parse::{gres, hostlist};
+use crate::parse::hostlist;
 use std::collections::BTreeMap;
 
 pub struct PartitionsCollector {
@@ -15,10 +15,11 @@ pub struct PartitionsCollector {
 const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Default)]
-struct Totals {
+struct Totals<'a> {
     cpus: [f64; 3], // alloc, idle, other
     mem: [f64; 2],  // alloc, total
-    gpus: [f64; 2], // alloc, total
+    /// GRES type -> [alloc, total].
+    gpus: BTreeMap<&'a str, [f64; 2]>,
     nodes: BTreeMap<&'static str, f64>,
 }
 
@@ -67,8 +68,11 @@ impl PartitionsCollector {
                 t.cpus[2] += o as f64;
                 t.mem[0] += node.alloc_memory_mib() as f64 * MIB;
                 t.mem[1] += node.real_memory_mib() as f64 * MIB;
-                t.gpus[0] += gres::count(node.gres_used(), "gpu") as f64;
-                t.gpus[1] += gres::count(node.gres(), "gpu") as f64;
+                for (kind, (total, used)) in gpus_by_type(&node) {
+                    let g = t.gpus.entry(kind).or_default();
+                    g[0] += used;
+                    g[1] += total;
+                }
                 bump(&mut t.nodes, state.long(), 1.0);
             }
         }
@@ -136,8 +140,8 @@ impl PartitionsCollector {
         );
         let mut gpus = Family::gauge(
             "slurm_partition_gpus",
-            "GPUs of a partition's nodes: alloc, total",
-            l,
+            "GPUs of a partition's nodes: alloc, total, by GRES type (\"\" untyped)",
+            &["partition", "state", "type"],
         );
         let mut nodes = Family::gauge(
             "slurm_partition_nodes",
@@ -151,8 +155,14 @@ impl PartitionsCollector {
                 .add(&[*part, "total"], t.cpus.iter().sum());
             mem.add(&[*part, "alloc"], t.mem[0])
                 .add(&[*part, "total"], t.mem[1]);
-            gpus.add(&[*part, "alloc"], t.gpus[0])
-                .add(&[*part, "total"], t.gpus[1]);
+            // Nodes without GPUs add an untyped 0: not worth a series
+            // beside typed GPUs.
+            let typed = t.gpus.keys().any(|k| !k.is_empty());
+            let none = |k: &&str, v: &[f64; 2]| k.is_empty() && typed && *v == [0.0, 0.0];
+            for (kind, [alloc, total]) in t.gpus.iter().filter(|(k, v)| !none(k, v)) {
+                gpus.add(&[*part, "alloc", kind], *alloc)
+                    .add(&[*part, "total", kind], *total);
+            }
             for (s, v) in &t.nodes {
                 nodes.add(&[*part, s], *v);
             }

@@ -28,9 +28,12 @@ impl Nodes {
     /// SHOW_MIXED: libslurm turns a partly allocated node's state into MIXED
     /// by its release's own rule, as it does for sinfo and scontrol (sinfo
     /// 22.05 applies its own rule, which names every state the same way).
+    ///
+    /// SHOW_DETAIL: without it slurmctld sends no `gres_used` (GPUs in use
+    /// read 0), as sinfo knows (it asks for it when it prints GresUsed).
     pub fn load(since: Option<i64>) -> Result<Option<Nodes>, SlurmError> {
         let mut msg: *mut ffi::node_info_msg_t = std::ptr::null_mut();
-        let flags = (ffi::SHOW_ALL | ffi::SHOW_MIXED) as u16;
+        let flags = (ffi::SHOW_ALL | ffi::SHOW_MIXED | ffi::SHOW_DETAIL) as u16;
         // SAFETY: msg is an out-pointer; on success libslurm allocates it.
         let rc = unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, flags) };
         if rc != 0 {
