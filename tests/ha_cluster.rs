@@ -1257,10 +1257,10 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     let _scenario = scenario();
     let since = now_in("ctl1");
     std::thread::sleep(Duration::from_secs(1));
-    let before = settled("ctl1");
     // The counters as a whole (every label set, not only this test's): an
     // exporter that restarts while slurmdbd is down must serve them from
-    // its state file at once, unchanged.
+    // its state file at once, unchanged. On a fresh bed (this test alone)
+    // one job first, counted before `before` is taken.
     if all_finished(&scrape("ctl1").unwrap_or_default()).unwrap_or(0.0) == 0.0 {
         let one = submit("ctl1", 1, 0);
         wait_until("one job counted", Duration::from_secs(60), || {
@@ -1268,6 +1268,7 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
                 && all_finished(&scrape("ctl1").unwrap_or_default()).unwrap_or(0.0) > 0.0
         });
     }
+    let before = settled("ctl1");
     let total = all_finished(&scrape("ctl1").unwrap()).unwrap();
     ok(&["stop-dbd"]);
     let ids = submit("ctl1", 30, 0);

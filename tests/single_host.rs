@@ -640,14 +640,21 @@ fn a_dead_slurmdbd_fails_only_the_accounting_collector() {
     let d = daemon(&[
         "--collector.accounting.interval=1s",
         "--collector.jobs.interval=1s",
+        "--collector.dbd.interval=1s",
     ]);
+    let dbd_up = |m: &str| family(m, "slurm_dbd_up").values().next().copied();
     wait_until("accounting to succeed", Duration::from_secs(60), || {
-        success(&metrics(d.port), "accounting") == Some(1.0)
+        let m = metrics(d.port);
+        success(&m, "accounting") == Some(1.0) && dbd_up(&m) == Some(1.0)
     });
     assert!(script(&["stop-dbd"]).status.success());
+    // A dead slurmdbd is what the dbd collector reports, not its failure.
     wait_until("accounting to fail", Duration::from_secs(120), || {
         let m = metrics(d.port);
-        success(&m, "accounting") == Some(0.0) && success(&m, "jobs") == Some(1.0)
+        success(&m, "accounting") == Some(0.0)
+            && success(&m, "jobs") == Some(1.0)
+            && dbd_up(&m) == Some(0.0)
+            && success(&m, "dbd") == Some(1.0)
     });
     let out = script(&["start-dbd"]);
     assert!(
@@ -656,8 +663,68 @@ fn a_dead_slurmdbd_fails_only_the_accounting_collector() {
         String::from_utf8_lossy(&out.stderr)
     );
     wait_until("accounting to recover", Duration::from_secs(120), || {
-        success(&metrics(d.port), "accounting") == Some(1.0)
+        let m = metrics(d.port);
+        success(&m, "accounting") == Some(1.0) && dbd_up(&m) == Some(1.0)
     });
+}
+
+#[test]
+fn slurmdbd_statistics_match_sacctmgr() {
+    let _c = cluster();
+    // sacctmgr prints "  NAME  ( NUMBER) count:N ave_time:A total_time:T"
+    // under "Remote Procedure Call statistics by message type".
+    let sacctmgr = || -> BTreeMap<String, f64> {
+        let out = sh("sacctmgr", &["show", "stats"]);
+        let mut m = BTreeMap::new();
+        let mut in_types = false;
+        for line in out.lines() {
+            if line.starts_with("Remote Procedure Call statistics by message type") {
+                in_types = true;
+                continue;
+            }
+            if line.starts_with("Remote Procedure Call statistics by user") {
+                in_types = false;
+            }
+            let (Some(open), Some(close)) = (line.find('('), line.find(')')) else {
+                continue;
+            };
+            let count = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("count:"))
+                .and_then(|c| c.parse::<f64>().ok());
+            if let (true, Some(count)) = (in_types, count) {
+                m.insert(labels(&[("type", line[open + 1..close].trim())]), count);
+            }
+        }
+        m
+    };
+    let before = sacctmgr();
+    let (text, ok) = collect_once(&["--no-collector.accounting"]);
+    assert!(ok, "{text}");
+    let after = sacctmgr();
+    let ours = family(&text, "slurm_dbd_rpc_type_calls_total");
+    assert_eq!(family(&text, "slurm_dbd_up").values().next(), Some(&1.0));
+    assert!(!ours.is_empty(), "no RPC statistics:\n{text}");
+    // Each count lies between sacctmgr's before and after (the requests of
+    // sacctmgr and ours move them in between).
+    for (k, v) in &ours {
+        let (lo, hi) = (
+            before.get(k).copied().unwrap_or(0.0),
+            after.get(k).copied().unwrap_or(0.0),
+        );
+        assert!(
+            lo <= *v && *v <= hi,
+            "{k}: sacctmgr {lo} then {hi}, ours {v}"
+        );
+    }
+    // Every type sacctmgr saw before, ours has; every type of ours,
+    // sacctmgr sees after.
+    for k in before.keys() {
+        assert!(ours.contains_key(k), "{k} missing: ours {ours:?}");
+    }
+    for k in ours.keys() {
+        assert!(after.contains_key(k), "{k} unknown to sacctmgr: {after:?}");
+    }
 }
 
 fn now() -> u64 {

@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod controllers;
 pub mod counting;
 pub mod cyclecloud;
+pub mod dbd;
 pub mod finished_jobs;
 pub mod jobs;
 pub mod licenses;
@@ -67,6 +68,7 @@ pub const KNOWN: &[Known] = &[
     Known { name: "accounting", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "finished jobs from slurmdbd (sacct_terminal_jobs_total)" },
     Known { name: "accounts", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by account (top N by running CPUs, the rest as `other`); no RPC of its own" },
     Known { name: "users", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by user (top N by running CPUs, the rest as `other`); no RPC of its own" },
+    Known { name: "dbd", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "slurmdbd up, its RPC statistics by type and user and its rollups (sacctmgr show stats); daemon only" },
     Known { name: "cyclecloud", enabled_by_default: true, default_interval: Duration::from_secs(300), help: "azslurm/jetpack metadata (only where those programs exist)" },
 ];
 
@@ -96,6 +98,9 @@ pub struct Options {
     pub jetpack_path: Option<String>,
     /// Plugin mode: ask slurmdbd through this program (see finished_jobs).
     pub accounting_helper: Option<std::path::PathBuf>,
+    /// Running inside slurmctld (the plugin): collectors that would open a
+    /// slurmdbd connection of their own are left out.
+    pub inside_slurmctld: bool,
 }
 
 /// Default of `--collector.nodes.reason-max-length`.
@@ -114,6 +119,7 @@ impl Default for Options {
             azslurm_path: None,
             jetpack_path: None,
             accounting_helper: None,
+            inside_slurmctld: false,
         }
     }
 }
@@ -170,6 +176,10 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
             opts.accounts_top,
         )),
         "users" => Box::new(usage::UsageCollector::new(usage::By::User, opts.users_top)),
+        // Inside slurmctld no slurmdbd connection of our own (the plugin
+        // asks slurmdbd through its helper, for finished jobs only).
+        "dbd" if opts.inside_slurmctld => return None,
+        "dbd" => Box::new(dbd::DbdCollector::default()),
         "cyclecloud" => Box::new(cyclecloud::CycleCloudCollector::new(
             opts.azslurm_path.clone(),
             opts.jetpack_path.clone(),

@@ -79,6 +79,7 @@ pub fn parse(text: &str) -> Result<Settings, String> {
     };
     let opts = &mut settings.options.0;
     opts.durable_accounting = true;
+    opts.inside_slurmctld = true;
     if opts.accounting_helper.is_none() {
         opts.accounting_helper = Some(default_helper());
     }

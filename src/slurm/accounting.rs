@@ -69,6 +69,22 @@ fn format_exit_code_as(status: u32, subtract_128: bool) -> String {
     }
 }
 
+/// slurmdbd's own statistics (what `sacctmgr show stats` prints), since
+/// `since` (slurmdbd's start or its last reset).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DbdStats {
+    pub since: i64,
+    /// RPCs by message type: (type number, count, total microseconds).
+    /// libslurm has no public table of their names; sacctmgr prints each
+    /// name with its number.
+    pub rpcs: Vec<(u32, u64, u64)>,
+    /// RPCs by user: (uid, count, total microseconds).
+    pub users: Vec<(u32, u64, u64)>,
+    /// slurmdbd's own rollups: (period "hour"|"day"|"month", count, total
+    /// microseconds, last one's start).
+    pub rollups: Vec<(&'static str, u64, u64, i64)>,
+}
+
 /// A slurm List of borrowed C strings; the strings stay owned by Rust and
 /// outlive the list, which is created without a destructor for its items.
 struct StrList {
@@ -107,6 +123,60 @@ impl DbConnection {
             return Err(SlurmError::last("slurmdb_connection_get"));
         }
         Ok(DbConnection { conn })
+    }
+
+    /// slurmdbd's RPC and rollup statistics (DBD_GET_STATS).
+    pub fn stats(&mut self) -> Result<DbdStats, SlurmError> {
+        let mut rec: *mut ffi::slurmdb_stats_rec_t = std::ptr::null_mut();
+        // SAFETY: rec is an out-pointer; on success libslurm allocates it.
+        let rc = unsafe { ffi::slurmdb_get_stats(self.conn, &mut rec) };
+        if rc != 0 || rec.is_null() {
+            return Err(SlurmError::last("slurmdb_get_stats"));
+        }
+        // SAFETY: rec and its lists are owned by us until destroyed below;
+        // each list item is a slurmdb_rpc_obj_t.
+        let out = unsafe {
+            let r = &*rec;
+            let objs = |list: *mut ffi::xlist| {
+                let mut v = Vec::new();
+                if list.is_null() {
+                    return v;
+                }
+                let it = ffi::slurm_list_iterator_create(list);
+                loop {
+                    let o = ffi::slurm_list_next(it) as *const ffi::slurmdb_rpc_obj_t;
+                    if o.is_null() {
+                        break;
+                    }
+                    v.push(((*o).id, u64::from((*o).cnt), (*o).time));
+                }
+                ffi::slurm_list_iterator_destroy(it);
+                v
+            };
+            let mut rollups = Vec::new();
+            if let Some(d) = r.dbd_rollup_stats.as_ref() {
+                for (i, period) in ["hour", "day", "month"].into_iter().enumerate() {
+                    rollups.push((
+                        period,
+                        u64::from(d.count[i]),
+                        d.time_total[i],
+                        d.timestamp[i],
+                    ));
+                }
+            }
+            DbdStats {
+                since: r.time_start,
+                rpcs: objs(r.rpc_list),
+                users: objs(r.user_list),
+                rollups,
+            }
+        };
+        // SAFETY: frees rec and everything it owns, once.
+        unsafe { ffi::slurmdb_destroy_stats_rec(rec as *mut c_void) };
+        // The read-only transaction of this connection (see finished_jobs).
+        // SAFETY: plain call on our connection handle.
+        unsafe { ffi::slurmdb_connection_commit(self.conn, false) };
+        Ok(out)
     }
 
     /// Jobs of `cluster` whose end time lies in [start, end] (slurmdbd

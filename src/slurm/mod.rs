@@ -21,7 +21,7 @@ mod reservations;
 mod stats;
 mod strings;
 
-pub use accounting::{DbConnection, FinishedJob};
+pub use accounting::{DbConnection, DbdStats, FinishedJob};
 pub use config::Config;
 pub use error::SlurmError;
 pub use jobs::{library_state_string, Job, JobState, Jobs};
