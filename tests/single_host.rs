@@ -829,11 +829,10 @@ fn finished_jobs_are_counted_like_sacct() {
     .copied()
     .expect("counting_since is exported");
     let start = chrono_like(since as u64);
-    let truth = || {
-        let mut m = BTreeMap::new();
-        let out = sh(
-            "sacct",
-            &[
+    // Finished allocations in the exporter's window, times in Unix seconds.
+    let sacct = |fields: &str| {
+        let out = std::process::Command::new("sacct")
+            .args([
                 "-a",
                 "-X",
                 "-n",
@@ -845,9 +844,17 @@ fn finished_jobs_are_counted_like_sacct() {
                 "-s",
                 "CD,F,CA,TO,NF,PR,BF,DL,OOM",
                 "-o",
-                "partition,state,exitcode",
-            ],
-        );
+                fields,
+            ])
+            .env("SLURM_CONF", slurm_conf())
+            .env("SLURM_TIME_FORMAT", "%s")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let truth = || {
+        let mut m = BTreeMap::new();
+        let out = sacct("partition,state,exitcode");
         for line in out.lines() {
             let f: Vec<&str> = line.split('|').collect();
             let state = f[1].split(' ').next().unwrap().to_lowercase();
@@ -928,27 +935,9 @@ fn finished_jobs_are_counted_like_sacct() {
         _ => "other",
     };
     let sacct_durations = || {
-        let out = std::process::Command::new("sacct")
-            .args([
-                "-a",
-                "-X",
-                "-n",
-                "-P",
-                "-S",
-                &start,
-                "-E",
-                "now",
-                "-s",
-                "CD,F,CA,TO,NF,PR,BF,DL,OOM",
-                "-o",
-                "partition,state,submit,start,end",
-            ])
-            .env("SLURM_CONF", slurm_conf())
-            .env("SLURM_TIME_FORMAT", "%s")
-            .output()
-            .unwrap();
+        let out = sacct("partition,state,submit,start,end");
         let mut m: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        for line in out.lines() {
             let f: Vec<&str> = line.split('|').collect();
             // -P: "CANCELLED by 0" whole, no truncated names.
             let state = f[1].split(' ').next().unwrap().to_lowercase();

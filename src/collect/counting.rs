@@ -371,12 +371,7 @@ mod tests {
     fn histograms_count_what_the_counter_counts(st: &AccountingState) {
         let mut by_class: BTreeMap<(String, String), u64> = BTreeMap::new();
         for ((p, _, _, state), n) in &st.counts {
-            let class = state_class(
-                JobState::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == state)
-                    .unwrap(),
-            );
+            let class = state_class(JobState::from_name(state).unwrap());
             *by_class.entry((p.clone(), class.to_string())).or_default() += n;
         }
         for what in ["wait", "run"] {

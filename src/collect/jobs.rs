@@ -37,6 +37,15 @@ impl Collector for JobsCollector {
     }
 }
 
+/// Whether a job in `state` is counted in the resource families: pending
+/// jobs ask, running and suspended ones hold.
+pub fn counts_resources(state: JobState) -> bool {
+    matches!(
+        state,
+        JobState::Pending | JobState::Running | JobState::Suspended
+    )
+}
+
 /// What a job holds (running, suspended: tres_alloc) or asks for
 /// (pending: tres_req), per task.
 pub fn resources<'a>(job: &impl JobView<'a>) -> tres::Tres {
@@ -109,10 +118,7 @@ pub fn families<'a, J: JobView<'a>>(jobs: impl Iterator<Item = J>, out: &mut Vec
                     p.cpu_limit_seconds += res.cpus as f64 * n * limit as f64 * 60.0;
                 }
             }
-            if matches!(
-                state,
-                JobState::Pending | JobState::Running | JobState::Suspended
-            ) {
+            if counts_resources(state) {
                 bump(&mut cpus, (part, name), res.cpus as f64 * n);
                 bump(&mut mem, (part, name), res.memory_bytes as f64 * n);
                 bump(&mut gpus, (part, name), res.gpus as f64 * n);

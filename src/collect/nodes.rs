@@ -43,6 +43,20 @@ pub fn gpus_by_type<'a>(node: &impl NodeView<'a>) -> BTreeMap<&'a str, (f64, f64
     out
 }
 
+/// The rows of a GPU total: nodes without GPUs add an untyped 0, not worth
+/// a series beside typed GPUs; no GPUs at all is one untyped 0.
+pub fn gpu_rows<'a, 'm>(
+    totals: &'m BTreeMap<&'a str, (f64, f64)>,
+) -> impl Iterator<Item = (&'a str, (f64, f64))> + 'm {
+    let typed = totals.keys().any(|k| !k.is_empty());
+    let none = (!typed && totals.is_empty()).then_some(("", (0.0, 0.0)));
+    totals
+        .iter()
+        .filter(move |(k, v)| !(typed && k.is_empty() && **v == (0.0, 0.0)))
+        .map(|(k, v)| (*k, *v))
+        .chain(none)
+}
+
 impl Collector for NodesCollector {
     fn name(&self) -> &'static str {
         "nodes"
@@ -202,16 +216,8 @@ impl NodesCollector {
             "GPUs of the cluster: alloc, total, by GRES type (\"\" untyped)",
             &["state", "type"],
         );
-        // Nodes without GPUs add an untyped 0: not worth a series beside
-        // typed GPUs.
-        if cluster_gpus.keys().any(|k| !k.is_empty()) {
-            cluster_gpus.retain(|k, v| !k.is_empty() || *v != (0.0, 0.0));
-        }
-        if cluster_gpus.is_empty() {
-            cluster_gpus.insert("", (0.0, 0.0));
-        }
-        for (kind, (total, used)) in &cluster_gpus {
-            f.add(&["alloc", kind], *used).add(&["total", kind], *total);
+        for (kind, (total, used)) in gpu_rows(&cluster_gpus) {
+            f.add(&["alloc", kind], used).add(&["total", kind], total);
         }
         out.push(f);
     }

@@ -1,7 +1,7 @@
 //! Partitions: the CycleCloud sinfo_partition_nodes_state family and
 //! per-partition resources, from the node table and the partition list.
 
-use super::nodes::{cpu_split, gpus_by_type};
+use super::nodes::{cpu_split, gpu_rows, gpus_by_type};
 use super::view::{NodeView, PartitionView};
 use super::{bump, reason_label, Collector, Source, Sources};
 use crate::metrics::Family;
@@ -18,8 +18,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 struct Totals<'a> {
     cpus: [f64; 3], // alloc, idle, other
     mem: [f64; 2],  // alloc, total
-    /// GRES type -> [alloc, total].
-    gpus: BTreeMap<&'a str, [f64; 2]>,
+    /// GRES type -> (configured, in use).
+    gpus: BTreeMap<&'a str, (f64, f64)>,
     nodes: BTreeMap<&'static str, f64>,
 }
 
@@ -70,8 +70,8 @@ impl PartitionsCollector {
                 t.mem[1] += node.real_memory_mib() as f64 * MIB;
                 for (kind, (total, used)) in gpus_by_type(&node) {
                     let g = t.gpus.entry(kind).or_default();
-                    g[0] += used;
-                    g[1] += total;
+                    g.0 += total;
+                    g.1 += used;
                 }
                 bump(&mut t.nodes, state.long(), 1.0);
             }
@@ -155,13 +155,9 @@ impl PartitionsCollector {
                 .add(&[*part, "total"], t.cpus.iter().sum());
             mem.add(&[*part, "alloc"], t.mem[0])
                 .add(&[*part, "total"], t.mem[1]);
-            // Nodes without GPUs add an untyped 0: not worth a series
-            // beside typed GPUs.
-            let typed = t.gpus.keys().any(|k| !k.is_empty());
-            let none = |k: &&str, v: &[f64; 2]| k.is_empty() && typed && *v == [0.0, 0.0];
-            for (kind, [alloc, total]) in t.gpus.iter().filter(|(k, v)| !none(k, v)) {
-                gpus.add(&[*part, "alloc", kind], *alloc)
-                    .add(&[*part, "total", kind], *total);
+            for (kind, (total, used)) in gpu_rows(&t.gpus) {
+                gpus.add(&[*part, "alloc", kind], used)
+                    .add(&[*part, "total", kind], total);
             }
             for (s, v) in &t.nodes {
                 nodes.add(&[*part, s], *v);

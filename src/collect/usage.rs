@@ -5,11 +5,10 @@
 //! series; the rest are summed into one `other` row, so a cluster with
 //! thousands of users stays a bounded number of series.
 
-use super::jobs::{resources, tasks};
+use super::jobs::{counts_resources, resources, tasks};
 use super::view::JobView;
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
-use crate::slurm::JobState;
 use std::collections::{BTreeMap, HashMap};
 
 /// Default of `--collector.accounts.top` and `--collector.users.top`.
@@ -91,10 +90,7 @@ impl UsageCollector {
             let name = state.as_str();
             let t = by_key.entry(self.key(&job)).or_default();
             *t.jobs.entry(name).or_default() += n;
-            if matches!(
-                state,
-                JobState::Pending | JobState::Running | JobState::Suspended
-            ) {
+            if counts_resources(state) {
                 let res = resources(&job);
                 *t.cpus.entry(name).or_default() += res.cpus as f64 * n;
                 *t.memory.entry(name).or_default() += res.memory_bytes as f64 * n;
