@@ -64,10 +64,11 @@ fn main() {
         // JOBCOND_FLAG_*, SHOW_ALL from 24.11) is silently dropped.
         .clang_macro_fallback()
         .allowlist_function("slurm_.*|slurmdb_.*")
-        .allowlist_type("slurm.*|job_.*|node_.*|partition_.*|stats_.*|license_.*|reserve_.*")
+        .allowlist_type("slurm.*|job_.*|node_.*|partition_.*|stats_.*|license_.*|reserve_.*|assoc_mgr_info_.*")
         .allowlist_var(
             "SLURM.*|ESLURM.*|NODE_STATE_.*|JOB_.*|SHOW_.*|NO_VAL.*|INFINITE.*|MEM_PER_CPU|PARTITION_.*\
-             |STAT_COMMAND_.*|SLURMDB_.*|JOBCOND_.*|PART_FLAG_.*|RESERVE_FLAG_.*|NICE_OFFSET",
+             |STAT_COMMAND_.*|SLURMDB_.*|JOBCOND_.*|PART_FLAG_.*|RESERVE_FLAG_.*|NICE_OFFSET\
+             |ASSOC_MGR_INFO_FLAG_.*|PRIORITY_FLAGS_.*",
         )
         .allowlist_type("select_nodedata_type|job_states|job_state_reason")
         .prepend_enum_name(false)

@@ -124,6 +124,12 @@ ResumeProgram=/bin/true
 SuspendTime=3600
 SuspendExcNodes=node[1-3],ghost1
 SuspendTimeout=5
+# Fairshare (sshare, our fairshare collector) is computed only by the
+# multifactor plugin. Every weight is left at 0: all jobs get priority 1 and
+# the queue keeps submission order, as with priority/basic. Usage is
+# recomputed every minute, the shortest period Slurm takes.
+PriorityType=priority/multifactor
+PriorityCalcPeriod=1
 # The backfill scheduler every 5 s (default 30): tests wait for its plans.
 SchedulerParameters=bf_interval=5
 RebootProgram=/bin/true

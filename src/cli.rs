@@ -74,6 +74,7 @@ flags:
   --collector.NAME / --no-collector.NAME      enable / disable a collector
   --collector.NAME.interval=DUR    how often it runs (e.g. 15s, 2m)
   --collector.scheduler.rpc-users  also export RPC counts per user (top 50)
+  --collector.fairshare.users      also export fairshare per user association (one series per association and family)
   --no-collector.nodes.per-node    no per-node series (slurm_node_*{node}, slurm_node_info); totals stay
   --collector.nodes.reason-max-length=N   cut node reasons in labels to N characters (default 128)
   --collector.accounts.top=N, --collector.users.top=N   accounts / users with series of their own (default 50; the rest: other)
@@ -252,6 +253,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 );
             }
             "--collector.scheduler.rpc-users" => opts.scheduler_rpc_users = true,
+            "--collector.fairshare.users" => opts.fairshare_users = true,
             "--collector.nodes.per-node" => opts.nodes_per_node = true,
             "--no-collector.nodes.per-node" => opts.nodes_per_node = false,
             "--collector.nodes.reason-max-length" => {

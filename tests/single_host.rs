@@ -130,6 +130,151 @@ fn limit_seconds(l: &str) -> Option<f64> {
     Some(days * 86400.0 + secs)
 }
 
+/// sshare's rows, keyed like our series: accounts by `{account="a"}`,
+/// users by `{account="a",user="u",partition="p"}`; the values in
+/// sshare's column order (RawShares, NormShares, RawUsage, EffectvUsage,
+/// FairShare, LevelFS), an empty column as None.
+fn sshare_rows() -> BTreeMap<String, Vec<Option<f64>>> {
+    let text = sh_ok(
+        "sshare",
+        &[
+            "-n",
+            "-P",
+            "-a",
+            "-o",
+            "Account,User,Partition,RawShares,NormShares,RawUsage,EffectvUsage,FairShare,LevelFS",
+        ],
+    );
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [account, user, partition, rest @ ..] = f.as_slice() else {
+                return None;
+            };
+            let key = if user.is_empty() {
+                labels(&[("account", account)])
+            } else {
+                labels(&[
+                    ("account", account),
+                    ("user", user),
+                    ("partition", partition),
+                ])
+            };
+            // "parent" shares and empty columns have no number.
+            Some((key, rest.iter().map(|v| v.parse().ok()).collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn fairshare_matches_sshare() {
+    let _c = cluster();
+    // Two accounts with different shares; root in one, daemon in the other.
+    // Adding what exists already is refused harmlessly (a rerun).
+    for args in [
+        &["-i", "add", "account", "fsphys", "fairshare=30"][..],
+        &["-i", "add", "account", "fschem", "fairshare=10"],
+        &["-i", "add", "user", "root", "account=fsphys", "fairshare=2"],
+        &[
+            "-i",
+            "add",
+            "user",
+            "daemon",
+            "account=fschem",
+            "fairshare=parent",
+        ],
+    ] {
+        sh("sacctmgr", args);
+    }
+    let me = labels(&[("account", "fsphys"), ("user", "root"), ("partition", "")]);
+    // slurmdbd sends new associations to slurmctld on its own time; a job
+    // submitted before it has them is charged to no association.
+    wait_until(
+        "the new associations in slurmctld",
+        Duration::from_secs(60),
+        || sshare_rows().contains_key(&me),
+    );
+    // Without AccountingStorageEnforce=limits a job's usage is charged only
+    // by slurmctld's decay run (each minute on the bed) while it runs, so
+    // the job runs until a run has charged it.
+    let job = submit(&[
+        "-A",
+        "fsphys",
+        "-p",
+        "debug",
+        "-n",
+        "1",
+        "--wrap",
+        "sleep 300",
+    ]);
+    wait_until(
+        "fsphys/root usage in sshare",
+        Duration::from_secs(150),
+        || {
+            let rows = sshare_rows();
+            rows.contains_key(&labels(&[("account", "fschem")]))
+                && rows.get(&me).is_some_and(|v| v[2].unwrap_or(0.0) > 0.0)
+        },
+    );
+    sh_ok("scancel", &[&job]);
+    // Both read the same association manager; a decay run between the two
+    // sshare calls changes the figures, so compare only when it did not.
+    let (ours, theirs) = (1..=5)
+        .find_map(|_| {
+            let before = sshare_rows();
+            let (text, ok) = collect_once(&["--collector.fairshare.users"]);
+            assert!(ok, "collect --once failed");
+            (sshare_rows() == before).then_some((text, before))
+        })
+        .expect("sshare changed across five collections in a row");
+    let column = |prefix: &str, name: &str, col: usize| {
+        let family = family(&ours, &format!("{prefix}_{name}"));
+        for (key, row) in &theirs {
+            let is_user = key.contains("user=");
+            if is_user != (prefix == "slurm_user_fairshare") {
+                continue;
+            }
+            let (got, want) = (family.get(key).copied(), row[col]);
+            let equal = match (got, want) {
+                (Some(g), Some(w)) if name == "raw_usage" => g.floor() == w,
+                (Some(g), Some(w)) => g == w || (g - w).abs() < 1.5e-6,
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(equal, "{prefix}_{name}{key}: ours {got:?}, sshare {want:?}");
+        }
+        // No series sshare does not show.
+        for key in family.keys() {
+            assert!(
+                theirs.contains_key(key),
+                "{prefix}_{name}{key} not in sshare"
+            );
+        }
+    };
+    for prefix in ["slurm_account_fairshare", "slurm_user_fairshare"] {
+        for (name, col) in [
+            ("shares", 0),
+            ("shares_normalized", 1),
+            ("raw_usage", 2),
+            ("effective_usage", 3),
+            ("level", 5),
+        ] {
+            column(prefix, name, col);
+        }
+    }
+    column("slurm_user_fairshare", "factor", 4);
+    // Not all zeros: the figures the comparison rests on moved.
+    let norm = family(&ours, "slurm_account_fairshare_shares_normalized");
+    let phys = norm[&labels(&[("account", "fsphys")])];
+    let chem = norm[&labels(&[("account", "fschem")])];
+    assert!(phys > chem && chem > 0.0, "fsphys {phys}, fschem {chem}");
+    assert!(family(&ours, "slurm_user_fairshare_raw_usage")[&me] > 0.0);
+    // Per-user series only when asked for.
+    let (text, _) = collect_once(&[]);
+    assert!(!text.contains("slurm_user_fairshare_"));
+    assert!(text.contains("slurm_account_fairshare_shares_normalized{"));
+}
+
 #[test]
 fn accounts_users_and_queue_pressure_match_squeue() {
     let _c = cluster();

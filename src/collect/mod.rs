@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod counting;
 pub mod cyclecloud;
 pub mod dbd;
+pub mod fairshare;
 pub mod finished_jobs;
 pub mod jobs;
 pub mod licenses;
@@ -68,6 +69,7 @@ pub const KNOWN: &[Known] = &[
     Known { name: "accounting", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "finished jobs from slurmdbd (sacct_terminal_jobs_total)" },
     Known { name: "accounts", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by account (top N by running CPUs, the rest as `other`); no RPC of its own" },
     Known { name: "users", enabled_by_default: false, default_interval: Duration::from_secs(15), help: "jobs, CPUs, memory, GPUs by user (top N by running CPUs, the rest as `other`); no RPC of its own" },
+    Known { name: "fairshare", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "sshare's figures per account (per user with --collector.fairshare.users) from slurmctld's association manager; with priority/multifactor only" },
     Known { name: "dbd", enabled_by_default: true, default_interval: Duration::from_secs(60), help: "slurmdbd up, its RPC statistics by type and user and its rollups (sacctmgr show stats); daemon only" },
     Known { name: "cyclecloud", enabled_by_default: true, default_interval: Duration::from_secs(300), help: "azslurm/jetpack metadata (only where those programs exist)" },
 ];
@@ -87,6 +89,9 @@ pub struct Options {
     pub reason_max_chars: usize,
     /// RPC statistics per user (uid label): opt-in, capped.
     pub scheduler_rpc_users: bool,
+    /// Fairshare per user association too (opt-in: one series per
+    /// association and family).
+    pub fairshare_users: bool,
     /// How many accounts / users get their own series (the rest: `other`).
     pub accounts_top: usize,
     pub users_top: usize,
@@ -112,6 +117,7 @@ impl Default for Options {
             nodes_per_node: true,
             reason_max_chars: REASON_MAX_CHARS,
             scheduler_rpc_users: false,
+            fairshare_users: false,
             accounts_top: usage::DEFAULT_TOP,
             users_top: usage::DEFAULT_TOP,
             accounting_lookback: Duration::ZERO,
@@ -176,6 +182,9 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
             opts.accounts_top,
         )),
         "users" => Box::new(usage::UsageCollector::new(usage::By::User, opts.users_top)),
+        "fairshare" => Box::new(fairshare::FairshareCollector {
+            users: opts.fairshare_users,
+        }),
         // Inside slurmctld no slurmdbd connection of our own (the plugin
         // asks slurmdbd through its helper, for finished jobs only).
         "dbd" if opts.inside_slurmctld => return None,

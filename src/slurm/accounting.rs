@@ -1,6 +1,7 @@
 use super::error::SlurmError;
 use super::ffi;
 use super::jobs::JobState;
+use super::list;
 use super::strings::owned;
 use std::ffi::{c_void, CString};
 
@@ -139,18 +140,9 @@ impl DbConnection {
             let r = &*rec;
             let objs = |list: *mut ffi::xlist| {
                 let mut v = Vec::new();
-                if list.is_null() {
-                    return v;
-                }
-                let it = ffi::slurm_list_iterator_create(list);
-                loop {
-                    let o = ffi::slurm_list_next(it) as *const ffi::slurmdb_rpc_obj_t;
-                    if o.is_null() {
-                        break;
-                    }
-                    v.push(((*o).id, u64::from((*o).cnt), (*o).time));
-                }
-                ffi::slurm_list_iterator_destroy(it);
+                list::for_each(list, |o: &ffi::slurmdb_rpc_obj_t| {
+                    v.push((o.id, u64::from(o.cnt), o.time))
+                });
                 v
             };
             let mut rollups = Vec::new();
@@ -220,13 +212,7 @@ impl DbConnection {
         let mut out = Vec::new();
         // SAFETY: iterates records owned by `list`, copying what we keep.
         unsafe {
-            let it = ffi::slurm_list_iterator_create(list);
-            loop {
-                let rec = ffi::slurm_list_next(it) as *const ffi::slurmdb_job_rec_t;
-                if rec.is_null() {
-                    break;
-                }
-                let r = &*rec;
+            list::for_each(list, |r: &ffi::slurmdb_job_rec_t| {
                 out.push(FinishedJob {
                     db_index: r.db_index,
                     job_id: r.jobid,
@@ -237,9 +223,8 @@ impl DbConnection {
                     start_time: r.start,
                     end_time: r.end,
                     submit_time: r.submit,
-                });
-            }
-            ffi::slurm_list_iterator_destroy(it);
+                })
+            });
             ffi::slurm_list_destroy(list);
         }
         // slurmdbd keeps a transaction open per persistent connection, and

@@ -13,6 +13,10 @@ pub struct Config {
     pub slurmctld_timeout_secs: u32,
     pub slurmctld_port: u32,
     pub accounting_storage_type: String,
+    /// PriorityType, "priority/multifactor" or "priority/basic".
+    pub priority_type: String,
+    /// PriorityFlags has FAIR_TREE (the default since Slurm 19.05).
+    pub fair_tree: bool,
     /// Last change of slurmctld's configuration.
     pub last_update: i64,
 }
@@ -42,6 +46,10 @@ impl Config {
                 slurmctld_timeout_secs: c.slurmctld_timeout as u32,
                 slurmctld_port: c.slurmctld_port,
                 accounting_storage_type: owned(c.accounting_storage_type),
+                priority_type: owned(c.priority_type),
+                fair_tree: c.priority_flags
+                    & u16::try_from(ffi::PRIORITY_FLAGS_FAIR_TREE).unwrap_or(0)
+                    != 0,
                 last_update: c.last_update,
             }
         };
@@ -55,6 +63,12 @@ impl Config {
             ffi::slurm_free_ctl_conf(conf)
         };
         Ok(out)
+    }
+
+    /// Whether slurmctld computes fairshare (only the multifactor
+    /// priority plugin does; with priority/basic usage stays 0).
+    pub fn computes_fairshare(&self) -> bool {
+        self.priority_type.ends_with("multifactor")
     }
 
     /// Whether finished jobs can be read from slurmdbd.

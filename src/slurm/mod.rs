@@ -9,12 +9,14 @@
 //! process-global, so the engine calls into this module from one thread only.
 
 mod accounting;
+mod assoc;
 mod config;
 mod error;
 mod ffi;
 pub mod host;
 mod jobs;
 mod licenses;
+mod list;
 mod nodes;
 mod partitions;
 mod reservations;
@@ -22,6 +24,7 @@ mod stats;
 mod strings;
 
 pub use accounting::{DbConnection, DbdStats, FinishedJob};
+pub use assoc::{load_associations, Association};
 pub use config::Config;
 pub use error::SlurmError;
 pub use jobs::{library_state_string, Job, JobState, Jobs};
