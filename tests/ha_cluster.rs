@@ -922,8 +922,11 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         eprintln!("  {dash} | {title} | {} | {first}", series.len());
         let names = grafana::metric_names(&expr);
         let cyclecloud_only = names.iter().all(|n| CYCLECLOUD_ONLY.contains(&n.as_str()));
+        // The dbd collector runs in daemon mode only (inside slurmctld no
+        // slurmdbd connection of ours).
+        let daemon_only = plugin_mode() && names.iter().all(|n| n.starts_with("slurm_dbd_"));
         *panels.entry((dash.clone(), title.clone())).or_default() |=
-            !series.is_empty() || cyclecloud_only;
+            !series.is_empty() || cyclecloud_only || daemon_only;
         if expr.contains("sacct_terminal_jobs_total") && expr.contains("$__range") {
             finished_panels += 1;
             let want = if expr.contains("state=\"completed\"") {

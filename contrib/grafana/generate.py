@@ -617,6 +617,26 @@ def ha_dashboard():
     ], 24, 7, "slurmctld's server threads and its outgoing RPC queue to compute nodes.",
         unit="short", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
 
+    d.row("slurmdbd")
+    d.panel("state-timeline", "slurmdbd answers", [
+        t(mx("slurm_dbd_up"), "slurmdbd"),
+    ], 8, 7, "Whether slurmdbd answered the exporter's statistics request (dbd collector, "
+             "daemon mode only). While it does not, slurmctld queues accounting records "
+             "(DBD agent queue) and finished jobs are counted once it is back.",
+        options=timeline_opts(),
+        field_defaults={"mappings": mapping([(1, "up", "green"), (0, "down", "red")]),
+                        "color": {"mode": "thresholds"}})
+    d.panel("timeseries", "slurmdbd RPCs by message type (top 10)", [
+        t(f"topk(10, {MERGE} (rate({sel('slurm_dbd_rpc_type_calls_total')}[$__rate_interval])))", "type {{type}}"),
+    ], 8, 7, "Requests slurmdbd served, by message type number (sacctmgr show stats prints the "
+             "name beside it). slurmdbd's own counts: the same from either exporter.",
+        unit="reqps", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
+    d.panel("timeseries", "slurmdbd time by message type (top 10)", [
+        t(f"topk(10, {MERGE} (rate({sel('slurm_dbd_rpc_type_time_seconds_total')}[$__rate_interval])))", "type {{type}}"),
+    ], 8, 7, "Seconds per second slurmdbd spent on each message type: near 1, accounting is "
+             "the bottleneck.",
+        unit="s", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
+
     d.row("Scheduler health")
     d.panel("timeseries", "Main scheduling cycle", [
         t(mx("slurm_scheduler_cycle_last_seconds"), "last"),
@@ -760,6 +780,62 @@ def resources_dashboard():
     ], 8, 9, "Pending jobs now, per partition and reason.",
         options=table_opts([{"displayName": "jobs", "desc": True}]),
         transformations=[hide_cols(rename={"Value": "jobs", "Value #A": "jobs"})])
+
+    oldest = mx("slurm_partition_pending_oldest_submit_timestamp_seconds", PART)
+    d.panel("timeseries", "Oldest pending job by partition", [
+        t(f"time() - {oldest}", "{{partition}}"),
+    ], 8, 8, "How long the oldest pending job of each partition has waited (array tasks "
+             "and held jobs included). What an autoscaler watches: a partition whose oldest "
+             "job keeps ageing does not get the nodes it needs.",
+        unit="s", options=ts_opts(["lastNotNull", "max"], "table"), field_defaults=ts_custom(fill=0))
+    d.panel("timeseries", "Pending backlog: CPU-hours asked for", [
+        t(f'{mx("slurm_partition_pending_cpu_seconds", PART)} / 3600', "{{partition}}"),
+    ], 8, 8, "Requested CPUs times time limit of the pending jobs, per partition: the work "
+             "waiting to run (jobs without a time limit add nothing).",
+        unit="short", options=ts_opts(["lastNotNull", "max"], "table"),
+        field_defaults=ts_custom(stack=True, fill=40))
+    waited = mx("slurm_partition_pending_cpu_weighted_submit_timestamp_seconds", PART)
+    d.panel("timeseries", "Pending backlog: CPU-hours waited so far", [
+        t(f'{mx("slurm_partition_job_cpus", PART, lm("state", "=", "pending"))} '
+          f"* ignoring (state) (time() - {waited}) / 3600", "{{partition}}"),
+    ], 8, 8, "Requested CPUs times time waited, summed over the pending jobs of each "
+             "partition: grows while jobs wait, drops when they start.",
+        unit="short", options=ts_opts(["lastNotNull", "max"], "table"),
+        field_defaults=ts_custom(stack=True, fill=40))
+
+    d.row("Accounts and users")
+    for who in ("account", "user"):
+        for state in ("running", "pending"):
+            verb = "held by running" if state == "running" else "asked for by pending"
+            d.panel("timeseries", f"CPUs {verb} jobs by {who}", [
+                t(f'sum by ({who}) ({mx(f"slurm_{who}_cpus", lm("state", "=", state))})', f"{{{{{who}}}}}"),
+            ], 6, 8, f"Top {who}s by CPUs held by running jobs, the rest as `other` "
+                     f"(--collector.{who}s, off by default; --collector.{who}s.top).",
+                unit="short", options=ts_opts(["lastNotNull", "max"], "table"),
+                field_defaults=ts_custom(stack=True, fill=40))
+    fs = lambda m: f"max by (cluster, account) ({sel(m)})"
+    d.panel("table", "Fairshare by account", [
+        ti(fs("slurm_account_fairshare_shares")),
+        ti(fs("slurm_account_fairshare_shares_normalized")),
+        ti(fs("slurm_account_fairshare_effective_usage")),
+        ti(fs("slurm_account_fairshare_level")),
+        ti(fs("slurm_account_fairshare_raw_usage")),
+    ], 12, 8, "What sshare prints per account: shares, normalized shares, effective usage, "
+              "fair-tree level (above 1: used less than its share) and raw usage in decayed "
+              "TRES-billing seconds. Only under PriorityType=priority/multifactor.",
+        options=table_opts([{"displayName": "level", "desc": False}]),
+        transformations=[{"id": "merge", "options": {}},
+                         hide_cols(rename={"Value #A": "shares", "Value #B": "normalized shares",
+                                           "Value #C": "effective usage", "Value #D": "level",
+                                           "Value #E": "raw usage"})])
+    d.panel("timeseries", "Usage over share by account", [
+        t(f'{mx("slurm_account_fairshare_effective_usage", lm("account", "!=", "root"))} / '
+          f'({mx("slurm_account_fairshare_shares_normalized", lm("account", "!=", "root"))} > 0)', "{{account}}"),
+    ], 12, 8, "Effective usage divided by normalized shares: above 1 an account used more "
+              "than its share and its users' jobs lose priority (root, which has no share, "
+              "left out).",
+        unit="short", min_=0, options=ts_opts(["lastNotNull", "max"], "table"),
+        field_defaults=ts_custom(fill=0))
 
     d.row("Nodes")
     nodes = lambda m: f"max by (cluster, node) ({sel(m, NODE)})"
