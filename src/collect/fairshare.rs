@@ -46,10 +46,30 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
     });
     let (accounts, user_rows): (Vec<&Association>, Vec<&Association>) =
         rows.into_iter().partition(|a| a.user.is_empty());
-    for (prefix, labels, rows) in [
-        ("slurm_account_fairshare", &["account"][..], &accounts),
+    // Names spelled out: tests/contrib_files.rs finds the dashboards'
+    // metrics in the source by their literal names.
+    for (names, labels, rows) in [
         (
-            "slurm_user_fairshare",
+            [
+                "slurm_account_fairshare_shares",
+                "slurm_account_fairshare_shares_normalized",
+                "slurm_account_fairshare_raw_usage",
+                "slurm_account_fairshare_effective_usage",
+                "slurm_account_fairshare_level",
+                "slurm_account_fairshare_factor",
+            ],
+            &["account"][..],
+            &accounts,
+        ),
+        (
+            [
+                "slurm_user_fairshare_shares",
+                "slurm_user_fairshare_shares_normalized",
+                "slurm_user_fairshare_raw_usage",
+                "slurm_user_fairshare_effective_usage",
+                "slurm_user_fairshare_level",
+                "slurm_user_fairshare_factor",
+            ],
             &["account", "user", "partition"][..],
             &user_rows,
         ),
@@ -57,30 +77,30 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
         if rows.is_empty() {
             continue;
         }
-        let f =
-            |suffix: &str, help: &str| Family::gauge(&format!("{prefix}_{suffix}"), help, labels);
-        let mut shares = f("shares", "Fairshare= shares set with sacctmgr (sshare's RawShares; absent for root and `parent`)");
+        let f = |i: usize, help: &str| Family::gauge(names[i], help, labels);
+        let mut shares = f(0, "Fairshare= shares set with sacctmgr (sshare's RawShares; absent for root and `parent`)");
         let mut norm = f(
-            "shares_normalized",
+            1,
             "Shares as a fraction of the siblings' (sshare's NormShares)",
         );
         let mut raw = f(
-            "raw_usage",
+            2,
             "Decayed usage in TRES-billing seconds (sshare's RawUsage)",
         );
         let mut efctv = f(
-            "effective_usage",
+            3,
             "Usage as a fraction of the cluster's, after decay (sshare's EffectvUsage)",
         );
-        let mut level = f("level", "Fair-tree level fairshare: shares over usage among siblings (sshare's LevelFS; +Inf without usage)");
+        let mut level = f(4, "Fair-tree level fairshare: shares over usage among siblings (sshare's LevelFS; +Inf without usage)");
         let mut factor = f(
-            "factor",
+            5,
             "Fair-tree fairshare factor a user's jobs get, 0..1 (sshare's FairShare)",
         );
         for a in rows.iter() {
-            let values: Vec<&str> = match prefix {
-                "slurm_account_fairshare" => vec![&a.account],
-                _ => vec![&a.account, &a.user, &a.partition],
+            let values: Vec<&str> = if a.user.is_empty() {
+                vec![&a.account]
+            } else {
+                vec![&a.account, &a.user, &a.partition]
             };
             if let Some(s) = a.shares_raw {
                 shares.add(&values, f64::from(s));

@@ -113,30 +113,40 @@ impl UsageCollector {
             ranked.push(("other".to_string(), other));
         }
 
-        let (what, label) = match self.by {
-            By::Account => ("account", "account"),
-            By::User => ("user", "user"),
+        // Names spelled out: tests/contrib_files.rs finds the dashboards'
+        // metrics in the source by their literal names.
+        let (what, names) = match self.by {
+            By::Account => (
+                "account",
+                [
+                    "slurm_account_jobs",
+                    "slurm_account_cpus",
+                    "slurm_account_memory_bytes",
+                    "slurm_account_gpus",
+                ],
+            ),
+            By::User => (
+                "user",
+                [
+                    "slurm_user_jobs",
+                    "slurm_user_cpus",
+                    "slurm_user_memory_bytes",
+                    "slurm_user_gpus",
+                ],
+            ),
         };
-        let labels = &[label, "state"];
+        let labels = &[what, "state"];
+        let held = "requested by pending jobs and allocated to running or suspended jobs";
         let mut fams = [
             (
-                format!("slurm_{what}_jobs"),
+                names[0],
                 format!("Jobs (array tasks counted singly) by {what} and state"),
             ),
-            (
-                format!("slurm_{what}_cpus"),
-                format!("CPUs requested by pending jobs and allocated to running or suspended jobs, by {what}"),
-            ),
-            (
-                format!("slurm_{what}_memory_bytes"),
-                format!("Memory requested by pending jobs and allocated to running or suspended jobs, by {what}"),
-            ),
-            (
-                format!("slurm_{what}_gpus"),
-                format!("GPUs requested by pending jobs and allocated to running or suspended jobs, by {what}"),
-            ),
+            (names[1], format!("CPUs {held}, by {what}")),
+            (names[2], format!("Memory {held}, by {what}")),
+            (names[3], format!("GPUs {held}, by {what}")),
         ]
-        .map(|(name, help)| Family::gauge(&name, &help, labels));
+        .map(|(name, help)| Family::gauge(name, &help, labels));
         ranked.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, t) in &ranked {
             for (family, values) in fams.iter_mut().zip([&t.jobs, &t.cpus, &t.memory, &t.gpus]) {
