@@ -1,187 +1,27 @@
-//! The collection loop: runs due collectors on one thread, keeps each
-//! collector's last good families, and publishes a rendered snapshot that
-//! the HTTP thread serves as is. In the daemon the role check runs on a
-//! thread of its own (`role_loop`): a collector can block for seconds in
-//! libslurm's fail-over retries, and a switch to standby must not wait for
-//! it. Both threads publish under the role view's lock, and only a thread
-//! that sees the role active publishes cluster families.
+//! When a collector runs: the collection loop runs due collectors on one
+//! thread, keeps each collector's last good families with their rendered
+//! pieces, and publishes a snapshot (publish.rs) that the HTTP thread
+//! serves as is. In the daemon the role check runs on a thread of its own
+//! (role/thread.rs). Both threads publish under the role view's lock, and
+//! only a thread that sees the role active publishes cluster families.
 
 use crate::collect::{Collector, Source, Sources};
-use crate::expose::{self, Format};
-use crate::metrics::{Family, Kind};
+use crate::expose::part::Part;
+use crate::metrics::Family;
+use crate::publish::{Published, Snapshot};
 use crate::role::poller::{RolePoller, RoleView};
+use crate::role::thread::{role_families, role_loop, standby_snapshot};
 use crate::role::Role;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// What a scrape serves: both formats, rendered once per collection, and
-/// their gzipped forms, made on the first scrape that asks.
-pub struct Snapshot {
-    pub text: Vec<u8>,
-    pub openmetrics: Vec<u8>,
-    /// False until every enabled collector has run once.
-    pub complete: bool,
-    /// Whether this exporter exports the cluster (else it is a standby).
-    pub active: bool,
-    pub series: usize,
-    gzip: [std::sync::OnceLock<Vec<u8>>; 2],
-}
-
-impl Snapshot {
-    pub fn new(
-        text: Vec<u8>,
-        openmetrics: Vec<u8>,
-        complete: bool,
-        active: bool,
-        series: usize,
-    ) -> Snapshot {
-        Snapshot {
-            text,
-            openmetrics,
-            complete,
-            active,
-            series,
-            gzip: Default::default(),
-        }
-    }
-
-    pub fn body(&self, f: Format) -> &[u8] {
-        match f {
-            Format::Text => &self.text,
-            Format::OpenMetrics => &self.openmetrics,
-        }
-    }
-
-    /// The body gzipped, compressed once per snapshot however many scrape
-    /// it. Deflate needs more stack than a connection thread has, so it runs
-    /// on a thread of its own with a normal stack (once per snapshot and
-    /// format, so the thread costs nothing that matters).
-    pub fn gzipped(&self, f: Format) -> &[u8] {
-        let slot = &self.gzip[matches!(f, Format::OpenMetrics) as usize];
-        slot.get_or_init(|| {
-            let body = self.body(f).to_vec();
-            std::thread::Builder::new()
-                .name("gzip".into())
-                .stack_size(8 << 20)
-                .spawn(move || {
-                    use std::io::Write;
-                    let mut z =
-                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                    let _ = z.write_all(&body);
-                    z.finish().unwrap_or_default()
-                })
-                .ok()
-                .and_then(|t| t.join().ok())
-                .unwrap_or_default()
-        })
-    }
-}
-
-/// Shared between the engine and the HTTP thread.
-pub struct Published {
-    current: RwLock<Option<Arc<Snapshot>>>,
-    /// Until when (ms since the epoch) an active snapshot may be served:
-    /// this exporter's claim lease (role/claim.rs). Past it, whatever has
-    /// blocked the role thread, scrapes get `lapsed` instead, before any
-    /// other exporter can take the claim over. u64::MAX: no lease (one
-    /// controller, or no StateSaveLocation to claim in).
-    lease_ms: AtomicU64,
-    lapsed: RwLock<Option<Arc<Snapshot>>>,
-    stop: AtomicBool,
-    /// Set by the role thread when the engine should look at once.
-    nudged: AtomicBool,
-    wake: (Mutex<()>, Condvar),
-}
-
-impl Default for Published {
-    fn default() -> Self {
-        Published {
-            current: RwLock::new(None),
-            lease_ms: AtomicU64::new(u64::MAX),
-            lapsed: RwLock::new(None),
-            stop: AtomicBool::new(false),
-            nudged: AtomicBool::new(false),
-            wake: (Mutex::new(()), Condvar::new()),
-        }
-    }
-}
-
-impl Published {
-    pub fn get(&self) -> Option<Arc<Snapshot>> {
-        let current = self.current.read().map(|g| g.clone()).unwrap_or(None);
-        if current.as_ref().is_some_and(|s| s.active)
-            && crate::role::claim::now_ms() > self.lease_ms.load(Ordering::SeqCst)
-        {
-            if let Some(l) = self.lapsed.read().map(|g| g.clone()).unwrap_or(None) {
-                return Some(l);
-            }
-        }
-        current
-    }
-    /// The role thread: the lease, and the standby served once it lapses.
-    fn set_lease(&self, until_ms: u64, lapsed: Option<Snapshot>) {
-        if let Some(l) = lapsed {
-            if let Ok(mut g) = self.lapsed.write() {
-                *g = Some(Arc::new(l));
-            }
-        }
-        self.lease_ms.store(until_ms, Ordering::SeqCst);
-    }
-    pub(crate) fn set(&self, s: Snapshot) {
-        if let Ok(mut g) = self.current.write() {
-            *g = Some(Arc::new(s));
-        }
-    }
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.1.notify_all();
-    }
-    /// From a signal handler: only the atomic store; the sleeper polls.
-    pub fn request_stop_from_signal(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    pub fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-    /// Ends the engine's current sleep (the role became active).
-    fn nudge(&self) {
-        self.nudged.store(true, Ordering::SeqCst);
-        self.wake.1.notify_all();
-    }
-    /// Sleeps until `deadline`, a stop request or a nudge (the engine).
-    fn sleep_until(&self, deadline: Instant) {
-        self.wait(deadline, true)
-    }
-    /// Sleeps until `deadline` or a stop request (the role thread, which
-    /// must not swallow the nudge it gives the engine).
-    fn pause_until(&self, deadline: Instant) {
-        self.wait(deadline, false)
-    }
-    fn wait(&self, deadline: Instant, nudgeable: bool) {
-        let mut guard = match self.wake.0.lock() {
-            Ok(g) => g,
-            Err(_) => return,
-        };
-        while !self.stopping() {
-            let now = Instant::now();
-            if now >= deadline || (nudgeable && self.nudged.swap(false, Ordering::SeqCst)) {
-                return;
-            }
-            let step = (deadline - now).min(Duration::from_millis(200));
-            guard = match self.wake.1.wait_timeout(guard, step) {
-                Ok((g, _)) => g,
-                Err(_) => return,
-            };
-        }
-    }
-}
 
 struct Slot {
     collector: Box<dyn Collector>,
     interval: Duration,
     next_due: Instant,
-    families: Vec<Family>,
+    /// The last good families, rendered.
+    out: Rendered,
     ran: bool,
     success: bool,
     duration: Duration,
@@ -189,6 +29,36 @@ struct Slot {
     last_error: Option<String>,
     /// Versions of the incremental sources at the last good run.
     seen: Vec<(Source, u64)>,
+}
+
+/// A collector's families and, in the same order, their rendered pieces.
+#[derive(Default)]
+struct Rendered {
+    families: Vec<Family>,
+    parts: Vec<Arc<Part>>,
+}
+
+impl Rendered {
+    /// Replaces the families; a family equal to one of the last set keeps
+    /// its rendered piece (a steady cluster renders and compresses only
+    /// what changed: the scheduler's counters, not 10,000 nodes).
+    fn set(&mut self, families: Vec<Family>) {
+        let old: HashMap<&str, (&Family, &Arc<Part>)> = self
+            .families
+            .iter()
+            .zip(&self.parts)
+            .map(|(f, p)| (f.name.as_str(), (f, p)))
+            .collect();
+        let parts = families
+            .iter()
+            .map(|f| match old.get(f.name.as_str()) {
+                Some((was, part)) if *was == f => Arc::clone(part),
+                _ => Arc::new(Part::render(&[f])),
+            })
+            .collect();
+        self.parts = parts;
+        self.families = families;
+    }
 }
 
 pub struct Engine {
@@ -221,7 +91,7 @@ impl Engine {
                     collector,
                     interval,
                     next_due: now,
-                    families: Vec::new(),
+                    out: Rendered::default(),
                     ran: false,
                     success: false,
                     duration: Duration::ZERO,
@@ -272,7 +142,7 @@ impl Engine {
             if view.role == Role::Active {
                 s.next_due = now;
             } else {
-                s.families.clear();
+                s.out.set(Vec::new());
                 s.seen.clear();
                 s.ran = false;
                 s.success = false;
@@ -354,9 +224,10 @@ impl Engine {
         for s in self
             .slots
             .iter_mut()
-            .filter(|s| !s.ran && s.families.is_empty())
+            .filter(|s| !s.ran && s.out.families.is_empty())
         {
-            s.families = s.collector.durable_families(dir.as_deref());
+            let families = s.collector.durable_families(dir.as_deref());
+            s.out.set(families);
         }
     }
 
@@ -368,7 +239,8 @@ impl Engine {
         let slot = &mut self.slots[i];
         {
             let t0 = Instant::now();
-            let mut fams = Vec::new();
+            // None: nothing it reads changed, its families stand.
+            let mut fams = None;
             let needs = slot.collector.needs();
             let skip = self
                 .sources
@@ -400,11 +272,12 @@ impl Engine {
                     && versions == slot.seen
                     && needs.iter().all(|n| n.incremental())
                 {
-                    fams = std::mem::take(&mut slot.families);
                     return Ok(());
                 }
                 self.sources.ensure_held(needs)?;
-                slot.collector.collect(&self.sources, &mut fams)?;
+                let mut out = Vec::new();
+                slot.collector.collect(&self.sources, &mut out)?;
+                fams = Some(out);
                 slot.seen = needs
                     .iter()
                     .filter(|n| n.incremental())
@@ -417,7 +290,9 @@ impl Engine {
             slot.next_due = now + slot.interval;
             match result {
                 Ok(()) => {
-                    slot.families = fams;
+                    if let Some(fams) = fams {
+                        slot.out.set(fams);
+                    }
                     slot.success = true;
                     slot.last_success = Some(unix_now());
                     if slot.last_error.take().is_some() {
@@ -429,10 +304,11 @@ impl Engine {
                     // first success, what the state file holds); say once
                     // per change.
                     slot.success = false;
-                    if slot.families.is_empty() {
-                        slot.families = slot
+                    if slot.out.families.is_empty() {
+                        let durable = slot
                             .collector
                             .durable_families(self.sources.state_dir.as_deref());
+                        slot.out.set(durable);
                     }
                     if slot.last_error.as_deref() != Some(e.as_str()) {
                         crate::error!("collector {} failed: {e}", slot.collector.name());
@@ -508,23 +384,27 @@ impl Engine {
         vec![dur, ok, last, rpcs]
     }
 
-    /// Every collector's last good families (when `active`) plus
-    /// self-metrics.
+    /// Every collector's last good pieces (when `active`) plus self-metrics,
+    /// the only families rendered anew for every snapshot.
     fn render(&self, active: bool, view: Option<&RoleView>) -> Snapshot {
         let mut own = role_families(view, active);
         if active {
             own.extend(self.collector_families());
         }
-        let slots = self.slots.iter().filter(|_| active);
-        let fams: Vec<&Family> = slots
-            .flat_map(|s| s.families.iter())
+        let slots = || self.slots.iter().filter(|_| active);
+        let mut parts: Vec<Arc<Part>> = slots().flat_map(|s| s.out.parts.iter().cloned()).collect();
+        parts.push(Arc::new(Part::render(&own.iter().collect::<Vec<_>>())));
+        let series = slots()
+            .flat_map(|s| s.out.families.iter())
             .chain(own.iter())
-            .collect();
-        Snapshot::render(
-            &fams,
+            .map(|f| f.samples.len())
+            .sum();
+        Snapshot::new(
+            parts,
             // A standby is ready as soon as it answers.
             !active || self.slots.iter().all(|s| s.ran),
             active,
+            series,
         )
     }
 
@@ -566,165 +446,39 @@ impl Engine {
     }
 }
 
-impl Snapshot {
-    fn render(fams: &[&Family], complete: bool, active: bool) -> Snapshot {
-        let series = fams.iter().map(|f| f.samples.len()).sum();
-        let mut text = Vec::with_capacity(series * 64);
-        let mut om = Vec::with_capacity(series * 64);
-        expose::render(Format::Text, fams, &mut text);
-        expose::render(Format::OpenMetrics, fams, &mut om);
-        Snapshot::new(text, om, complete, active, series)
-    }
-}
-
-/// A standby's whole exposition: who it is, nothing about the cluster.
-fn standby_snapshot(view: &RoleView) -> Snapshot {
-    let own = role_families(Some(view), false);
-    Snapshot::render(&own.iter().collect::<Vec<_>>(), true, false)
-}
-
-/// How often the role thread looks at the heartbeat between full polls.
-const HEARTBEAT_SAMPLE: Duration = Duration::from_millis(100);
-
-/// Polls the role every poll interval and samples the heartbeat in
-/// between (RolePoller::sample). A standby decision is published at once,
-/// whatever the engine thread is doing; an active one wakes the engine.
-/// Its own Sources: only the configuration (configless clusters) is ever
-/// loaded, and it is cached for minutes.
-fn role_loop(mut poller: RolePoller, view: Arc<Mutex<RoleView>>, published: Arc<Published>) {
-    let mut sources = Sources::new();
-    while !published.stopping() {
-        let full = Instant::now() >= poller.next_poll;
-        let (decision, changed) = if full {
-            sources.begin_cycle();
-            poller.poll(&mut sources)
-        } else {
-            poller.sample()
-        };
-        let v = poller.view();
-        // What a scrape gets if this role thread stalls (a ping or a file
-        // read that blocks) past its claim's lease; rendered only where
-        // there is a lease (several controllers), once a full poll.
-        let lease = poller.lease_until_ms();
-        let lapsed = (full && lease != u64::MAX).then(|| {
-            standby_snapshot(&RoleView {
-                role: Role::Standby,
-                source: "claim",
-                ..v.clone()
-            })
-        });
-        published.set_lease(lease, lapsed);
-        if let Ok(mut g) = view.lock() {
-            *g = v.clone();
-            if decision.role != Role::Active && (full || changed) {
-                published.set(standby_snapshot(&v));
-            }
-        }
-        // Under the lock above, the engine thread can no longer publish
-        // cluster series: now the claim may go.
-        poller.published();
-        if changed && decision.role == Role::Active {
-            published.nudge();
-        }
-        published.pause_until(poller.next_poll.min(Instant::now() + HEARTBEAT_SAMPLE));
-    }
-    poller.release();
-}
-
-/// The families every snapshot carries, standby or active.
-fn role_families(view: Option<&RoleView>, active: bool) -> Vec<Family> {
-    let mut role_info = Family::info(
-        "slurm_exporter_role_info",
-        "This exporter's role, the controller index it runs beside, and what decided",
-        &["role", "controller", "source"],
-    );
-    let mut transitions = Family::counter(
-        "slurm_exporter_role_transitions_total",
-        "Changes of role since the exporter started",
-        &[],
-    );
-    let mut hb_age = Family::gauge(
-        "slurm_exporter_heartbeat_age_seconds",
-        "Age of Slurm's heartbeat file",
-        &[],
-    );
-    match view {
-        Some(v) => {
-            let controller = v.my_index.map(|i| i.to_string()).unwrap_or_default();
-            role_info.add(&[v.role.as_str(), controller.as_str(), v.source], 1.0);
-            transitions.add::<&str>(&[], v.transitions as f64);
-            if let Some(a) = v.heartbeat_age {
-                hb_age.add::<&str>(&[], a as f64);
-            }
-        }
-        None => {
-            role_info.add(&["active", "", "none"], 1.0);
-        }
-    }
-    let mut build = Family::info(
-        "slurm_exporter_build_info",
-        "Exporter version and the Slurm release it was built against",
-        &["version", "slurm_version"],
-    );
-    build.add(
-        &[env!("CARGO_PKG_VERSION"), crate::slurm::BUILD_VERSION],
-        1.0,
-    );
-    vec![
-        Family::single(
-            "slurm_exporter_active",
-            "1 if this exporter serves cluster metrics (it runs on the controller in control)",
-            Kind::Gauge,
-            if active { 1.0 } else { 0.0 },
-        ),
-        role_info,
-        transitions,
-        hb_age,
-        build,
-        Family::single(
-            "slurm_exporter_snapshot_timestamp_seconds",
-            "When this snapshot was rendered",
-            Kind::Gauge,
-            unix_now(),
-        ),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::Rendered;
+    use crate::metrics::Family;
+    use std::sync::Arc;
 
-    #[test]
-    fn a_nudge_wakes_the_engine_and_is_not_swallowed_by_the_role_thread() {
-        let p = Published::default();
-        p.nudge();
-        // The role thread's pause runs to its deadline and leaves the nudge.
-        let t0 = Instant::now();
-        p.pause_until(t0 + Duration::from_millis(300));
-        assert!(t0.elapsed() >= Duration::from_millis(300));
-        // The engine's sleep ends at once instead of after an hour.
-        let t1 = Instant::now();
-        p.sleep_until(t1 + Duration::from_secs(3600));
-        assert!(t1.elapsed() < Duration::from_secs(5));
+    fn family(name: &str, value: f64) -> Family {
+        let mut f = Family::gauge(name, "help", &[]);
+        f.add::<&str>(&[], value);
+        f
     }
 
-    /// A role thread that stalls stops renewing its lease: from then on
-    /// scrapes get the standby it left, not the cluster.
     #[test]
-    fn an_active_snapshot_is_served_only_within_the_lease() {
-        let p = Published::default();
-        let active = Snapshot::new(b"cluster".to_vec(), vec![], true, true, 1);
-        let standby = Snapshot::new(b"standby".to_vec(), vec![], true, false, 1);
-        p.set(active);
-        // No lease (one controller): served.
-        assert_eq!(p.get().unwrap().text, b"cluster");
-        let now = crate::role::claim::now_ms();
-        p.set_lease(now + 60_000, Some(standby));
-        assert_eq!(p.get().unwrap().text, b"cluster");
-        p.set_lease(now - 1, None);
-        assert_eq!(p.get().unwrap().text, b"standby");
-        // A standby is a standby, lease or not.
-        p.set(Snapshot::new(b"own".to_vec(), vec![], true, false, 1));
-        assert_eq!(p.get().unwrap().text, b"own");
+    fn only_a_changed_family_is_rendered_again() {
+        let mut r = Rendered::default();
+        r.set(vec![family("slurm_a", 1.0), family("slurm_b", 2.0)]);
+        let before = r.parts.clone();
+        r.set(vec![family("slurm_a", 1.0), family("slurm_b", 3.0)]);
+        assert!(
+            Arc::ptr_eq(&before[0], &r.parts[0]),
+            "unchanged: same piece"
+        );
+        assert!(
+            !Arc::ptr_eq(&before[1], &r.parts[1]),
+            "changed: rendered again"
+        );
+        // Order follows the new families; a family gone takes its piece along.
+        r.set(vec![family("slurm_b", 3.0), family("slurm_c", 1.0)]);
+        assert_eq!(r.parts.len(), 2);
+        let text = |i: usize| {
+            String::from_utf8_lossy(&r.parts[i].get(crate::expose::Format::Text).bytes).into_owned()
+        };
+        assert!(text(0).contains("slurm_b 3"), "{}", text(0));
+        assert!(text(1).contains("slurm_c 1"), "{}", text(1));
     }
 }

@@ -15,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod parse;
 pub mod plugin;
+pub mod publish;
 pub mod role;
 pub mod slurm;
 pub mod state;

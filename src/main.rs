@@ -1,8 +1,9 @@
 use slurm_ha_exporter::cli::{self, Command, Settings};
 use slurm_ha_exporter::collect;
-use slurm_ha_exporter::engine::{Engine, Published};
+use slurm_ha_exporter::engine::Engine;
 use slurm_ha_exporter::http::access::WebState;
 use slurm_ha_exporter::http::Server;
+use slurm_ha_exporter::publish::Published;
 use slurm_ha_exporter::role::poller::RolePoller;
 use slurm_ha_exporter::{error, info, log, slurm};
 use std::io::Write;
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
         let mut engine = build_engine(&settings, false);
         engine.run_all_once();
         let snap = engine.snapshot();
-        let _ = std::io::stdout().write_all(&snap.text);
+        let _ = std::io::stdout().write_all(&snap.body(slurm_ha_exporter::expose::Format::Text));
         let errors = engine.errors();
         for (name, e) in &errors {
             eprintln!("slurm-ha-exporter: collector {name} failed: {e}");

@@ -5,9 +5,10 @@
 //! library's own unit tests do not (build.rs: the plugin must not).
 
 use slurm_ha_exporter::collect::{Collector, Source, Sources};
-use slurm_ha_exporter::engine::{Engine, Published};
+use slurm_ha_exporter::engine::Engine;
 use slurm_ha_exporter::expose::Format;
 use slurm_ha_exporter::metrics::{Family, Kind};
+use slurm_ha_exporter::publish::Published;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl Collector for Accounting {
     fn collect(&mut self, _: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         if let Some(s) = self.published.get() {
             *self.seen_meanwhile.lock().unwrap() =
-                String::from_utf8_lossy(s.body(Format::Text)).into_owned();
+                String::from_utf8_lossy(&s.body(Format::Text)).into_owned();
         }
         if !self.answer {
             return Err("slurmdbd does not answer".into());
@@ -83,7 +84,7 @@ fn first_cycle(answer: bool) -> (String, String) {
         ),
     ]);
     e.run_due_publishing(Some(&published));
-    let after = String::from_utf8_lossy(published.get().unwrap().body(Format::Text)).into_owned();
+    let after = String::from_utf8_lossy(&published.get().unwrap().body(Format::Text)).into_owned();
     let meanwhile = seen.lock().unwrap().clone();
     (meanwhile, after)
 }

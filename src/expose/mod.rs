@@ -4,6 +4,7 @@
 
 mod escape;
 pub mod openmetrics;
+pub mod part;
 pub mod text;
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -3,7 +3,7 @@
 //! `--web.config.file` (the exporter-toolkit format, `webconfig`) it
 //! speaks TLS (rustls), checks basic auth against bcrypt hashes, adds the
 //! configured headers and applies a rate limit (`access`). Bodies are
-//! gzipped when the client asks, once per snapshot.
+//! gzipped when the client asks (compressed when the snapshot was made).
 //!
 //! Hostile clients are bounded: the request head must arrive complete
 //! within HEADER_DEADLINE (a slowloris client that sends a byte now and
@@ -17,8 +17,8 @@ mod conn;
 pub mod tls;
 pub mod webconfig;
 
-use crate::engine::Published;
 use crate::expose::Format;
+use crate::publish::Published;
 use access::WebState;
 use conn::Conn;
 use std::io::{Read, Write};
@@ -33,8 +33,9 @@ const MAX_CONCURRENT_SCRAPES: usize = 16;
 const HEADER_DEADLINE: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection thread parses a head, runs a TLS handshake (ring's RSA
-/// and ECDSA code) and copies a prepared body; deflate runs elsewhere
-/// (Snapshot::gzipped). Only the pages a thread touches are committed.
+/// and ECDSA code) and copies a prepared body; deflate ran when the
+/// snapshot was made (expose/part.rs). Only the pages a thread touches are
+/// committed.
 const CONNECTION_STACK: usize = 512 * 1024;
 
 pub struct Server {
@@ -175,16 +176,34 @@ fn respond(
     body: &[u8],
     head_only: bool,
 ) {
+    respond_chunks(stream, status, content_type, extra, &[body], head_only);
+}
+
+/// A response whose body is the chunks one after the other (a snapshot's
+/// pieces), written through one buffer so small pieces share a write.
+fn respond_chunks(
+    stream: &mut Conn,
+    status: &str,
+    content_type: &str,
+    extra: &str,
+    body: &[&[u8]],
+    head_only: bool,
+) {
     let header = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}{}\r\n",
-        body.len(),
+        body.iter().map(|c| c.len()).sum::<usize>(),
         stream.extra_headers
     );
-    let _ = stream.write_all(header.as_bytes());
+    let mut out = std::io::BufWriter::with_capacity(32 << 10, &mut *stream);
+    let _ = out.write_all(header.as_bytes());
     if !head_only {
-        let _ = stream.write_all(body);
+        for chunk in body {
+            if out.write_all(chunk).is_err() {
+                return;
+            }
+        }
     }
-    let _ = stream.flush();
+    let _ = out.flush();
 }
 
 /// Whether Accept-Encoding allows gzip (q > 0).
@@ -319,21 +338,23 @@ impl Routes {
                     };
                     let f = Format::negotiate(req.accept.as_deref());
                     if wants_gzip(req.accept_encoding.as_deref()) {
-                        respond(
+                        let (mut chunks, trailer) = s.gzip_chunks(f);
+                        chunks.push(&trailer);
+                        respond_chunks(
                             &mut stream,
                             "200 OK",
                             f.content_type(),
                             "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
-                            s.gzipped(f),
+                            &chunks,
                             head,
                         );
                     } else {
-                        respond(
+                        respond_chunks(
                             &mut stream,
                             "200 OK",
                             f.content_type(),
                             "Vary: Accept-Encoding\r\n",
-                            s.body(f),
+                            &s.chunks(f),
                             head,
                         );
                     }
@@ -480,7 +501,7 @@ pub fn wake(addr: std::net::SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Snapshot;
+    use crate::publish::Snapshot;
     use std::net::SocketAddr;
 
     struct Running {
@@ -503,13 +524,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let published = Arc::new(Published::default());
-        published.set(Snapshot::new(
-            b"up 1\n".to_vec(),
-            b"up 1\n# EOF\n".to_vec(),
-            true,
-            true,
-            1,
-        ));
+        let mut up = crate::metrics::Family::gauge("up", "Up", &[]);
+        up.add::<&str>(&[], 1.0);
+        published.set(Snapshot::of(&[&up], true, true));
         let server = Server {
             listener,
             telemetry_path: "/metrics".into(),
@@ -544,7 +561,10 @@ mod tests {
             ok.contains("Content-Type: text/plain; version=0.0.4"),
             "{ok}"
         );
-        assert!(ok.ends_with("\r\n\r\nup 1\n"), "{ok}");
+        assert!(
+            ok.ends_with("\r\n\r\n# HELP up Up\n# TYPE up gauge\nup 1\n"),
+            "{ok}"
+        );
         let om = exchange(
             a,
             b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n",
@@ -590,7 +610,7 @@ mod tests {
         flate2::read::GzDecoder::new(&out[split..])
             .read_to_string(&mut body)
             .unwrap();
-        assert_eq!(body, "up 1\n");
+        assert_eq!(body, "# HELP up Up\n# TYPE up gauge\nup 1\n");
         // q=0 refuses it; the server is still up after compressing.
         let plain = exchange(
             srv.addr,

@@ -26,9 +26,10 @@
 
 pub mod config;
 
-use crate::engine::{Engine, Published};
+use crate::engine::Engine;
 use crate::http::access::WebState;
 use crate::http::{self, Server};
+use crate::publish::Published;
 use crate::role::poller::RolePoller;
 use crate::slurm::host::ControlFlag;
 use crate::{collect, error, info, log};

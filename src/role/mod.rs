@@ -19,6 +19,7 @@ pub mod heartbeat;
 pub mod hook;
 pub mod poller;
 pub mod slurm_conf;
+pub mod thread;
 
 use heartbeat::Heartbeat;
 use hook::HookRecord;
