@@ -9,7 +9,7 @@
 //! cycles they cost no memory and a reload never holds two copies. A
 //! collector that is behind while its message is released gets a full load.
 
-use crate::slurm::{self, Config, Jobs, Nodes, Partitions, SchedulerStats};
+use crate::slurm::{self, Config, Jobs, Loaded, Message, Nodes, Partitions, SchedulerStats};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,8 +160,6 @@ impl Sources {
                 full,
                 &mut r.jobs,
                 &mut r.jobs_unchanged,
-                Jobs::load,
-                Jobs::last_update,
             ),
             Source::Nodes => incremental(
                 &mut self.nodes,
@@ -169,8 +167,6 @@ impl Sources {
                 full,
                 &mut r.nodes,
                 &mut r.nodes_unchanged,
-                Nodes::load,
-                Nodes::last_update,
             ),
             Source::Partitions => incremental(
                 &mut self.partitions,
@@ -178,8 +174,6 @@ impl Sources {
                 full,
                 &mut r.partitions,
                 &mut r.partitions_unchanged,
-                Partitions::load,
-                Partitions::last_update,
             ),
             Source::Stats => {
                 let count = &mut r.stats;
@@ -253,15 +247,12 @@ impl Sources {
 
 /// Loads with update_time = the newest last_update we got (none when `full`).
 /// "No change" keeps the version; new data bumps it.
-#[allow(clippy::too_many_arguments)]
-fn incremental<T>(
-    slot: &mut Slot<T>,
+fn incremental<M: Message>(
+    slot: &mut Slot<Loaded<M>>,
     cycle: u64,
     full: bool,
     rpcs: &mut u64,
     unchanged: &mut u64,
-    load: fn(Option<i64>) -> Result<Option<T>, slurm::SlurmError>,
-    last_update: fn(&T) -> i64,
 ) -> Result<(), String> {
     if slot.tried_in == Some(cycle) && !(full && slot.value.is_none()) {
         return slot.error.clone().map_or(Ok(()), Err);
@@ -269,9 +260,9 @@ fn incremental<T>(
     slot.tried_in = Some(cycle);
     *rpcs += 1;
     let since = if full { None } else { slot.last_update };
-    match load(since) {
+    match Loaded::<M>::load(since) {
         Ok(Some(v)) => {
-            slot.last_update = Some(last_update(&v));
+            slot.last_update = Some(v.last_update());
             slot.value = Some(v);
             slot.version += 1;
             slot.error = None;

@@ -1,62 +1,30 @@
-use super::error::SlurmError;
 use super::ffi;
+use super::loaded::{Loaded, Message};
 use super::strings::borrow;
-use std::ptr::NonNull;
+use std::os::raw::c_int;
 
-/// A job list from `slurm_load_jobs`, freed on drop.
-pub struct Jobs {
-    msg: NonNull<ffi::job_info_msg_t>,
-}
+/// Every job slurmctld holds (`slurm_load_jobs`), freed on drop.
+pub type Jobs = Loaded<ffi::job_info_msg_t>;
 
-// SAFETY: the message is plain heap memory owned by this value; libslurm keeps
-// no reference to it and nothing in it is tied to the loading thread.
-unsafe impl Send for Jobs {}
-unsafe impl Sync for Jobs {}
-
-impl Drop for Jobs {
-    fn drop(&mut self) {
-        // SAFETY: msg came from slurm_load_jobs and is freed exactly once.
-        unsafe { ffi::slurm_free_job_info_msg(self.msg.as_ptr()) }
+impl Message for ffi::job_info_msg_t {
+    const CALL: &'static str = "slurm_load_jobs";
+    /// SHOW_ALL: jobs of hidden partitions too. With `since` = the
+    /// `last_update` of the list we hold, slurmctld answers
+    /// SLURM_NO_CHANGE_IN_DATA when nothing changed.
+    unsafe fn load(since: i64, out: *mut *mut Self) -> c_int {
+        ffi::slurm_load_jobs(since, out, ffi::SHOW_ALL as u16)
+    }
+    unsafe fn free(msg: *mut Self) {
+        ffi::slurm_free_job_info_msg(msg)
+    }
+    fn last_update(&self) -> i64 {
+        self.last_update
     }
 }
 
 impl Jobs {
-    /// Loads every job (SHOW_ALL: hidden partitions too).
-    ///
-    /// With `since` = the `last_update` of the list we already hold,
-    /// slurmctld answers `SLURM_NO_CHANGE_IN_DATA` when nothing changed:
-    /// that is `Ok(None)` and the caller keeps its list.
-    pub fn load(since: Option<i64>) -> Result<Option<Jobs>, SlurmError> {
-        let mut msg: *mut ffi::job_info_msg_t = std::ptr::null_mut();
-        // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc =
-            unsafe { ffi::slurm_load_jobs(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16) };
-        if rc != 0 {
-            let err = if rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
-                SlurmError::from_code("slurm_load_jobs", rc)
-            } else {
-                SlurmError::last("slurm_load_jobs")
-            };
-            return if err.is_no_change() {
-                Ok(None)
-            } else {
-                Err(err)
-            };
-        }
-        match NonNull::new(msg) {
-            Some(msg) => Ok(Some(Jobs { msg })),
-            None => Err(SlurmError::from_code("slurm_load_jobs", -1)),
-        }
-    }
-
-    pub fn last_update(&self) -> i64 {
-        // SAFETY: msg is valid while self lives.
-        unsafe { self.msg.as_ref().last_update }
-    }
-
     pub fn len(&self) -> usize {
-        // SAFETY: as above.
-        unsafe { self.msg.as_ref().record_count as usize }
+        self.message().record_count as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,7 +34,7 @@ impl Jobs {
     pub fn iter(&self) -> impl Iterator<Item = Job<'_>> + Clone {
         // SAFETY: job_array holds record_count records owned by msg.
         let slice: &[ffi::slurm_job_info_t] = unsafe {
-            let m = self.msg.as_ref();
+            let m = self.message();
             if m.job_array.is_null() {
                 &[]
             } else {

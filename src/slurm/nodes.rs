@@ -1,29 +1,15 @@
-use super::error::SlurmError;
 use super::ffi;
+use super::loaded::{Loaded, Message};
 use super::strings::borrow;
-use std::ptr::NonNull;
+use std::os::raw::c_int;
 
-/// A node table from `slurm_load_node`, freed on drop.
-pub struct Nodes {
-    msg: NonNull<ffi::node_info_msg_t>,
-}
+/// The node table (`slurm_load_node`), freed on drop.
+pub type Nodes = Loaded<ffi::node_info_msg_t>;
 
-// SAFETY: plain heap memory owned by this value (see Jobs).
-unsafe impl Send for Nodes {}
-unsafe impl Sync for Nodes {}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        // SAFETY: msg came from slurm_load_node and is freed exactly once.
-        unsafe { ffi::slurm_free_node_info_msg(self.msg.as_ptr()) }
-    }
-}
-
-impl Nodes {
-    /// Loads every node; `Ok(None)` when nothing changed since `since`.
-    ///
-    /// Unlike slurm_load_jobs this returns -1 and leaves the reason, including
-    /// SLURM_NO_CHANGE_IN_DATA, in slurm's errno.
+impl Message for ffi::node_info_msg_t {
+    const CALL: &'static str = "slurm_load_node";
+    /// Returns -1 and leaves the reason, SLURM_NO_CHANGE_IN_DATA included,
+    /// in slurm's errno.
     ///
     /// SHOW_MIXED: libslurm turns a partly allocated node's state into MIXED
     /// by its release's own rule, as it does for sinfo and scontrol (sinfo
@@ -31,33 +17,25 @@ impl Nodes {
     ///
     /// SHOW_DETAIL: without it slurmctld sends no `gres_used` (GPUs in use
     /// read 0), as sinfo knows (it asks for it when it prints GresUsed).
-    pub fn load(since: Option<i64>) -> Result<Option<Nodes>, SlurmError> {
-        let mut msg: *mut ffi::node_info_msg_t = std::ptr::null_mut();
-        let flags = (ffi::SHOW_ALL | ffi::SHOW_MIXED | ffi::SHOW_DETAIL) as u16;
-        // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc = unsafe { ffi::slurm_load_node(since.unwrap_or(0), &mut msg, flags) };
-        if rc != 0 {
-            let err = SlurmError::last("slurm_load_node");
-            return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
-                Ok(None)
-            } else {
-                Err(err)
-            };
-        }
-        NonNull::new(msg)
-            .map(|msg| Some(Nodes { msg }))
-            .ok_or_else(|| SlurmError::from_code("slurm_load_node", -1))
+    unsafe fn load(since: i64, out: *mut *mut Self) -> c_int {
+        ffi::slurm_load_node(
+            since,
+            out,
+            (ffi::SHOW_ALL | ffi::SHOW_MIXED | ffi::SHOW_DETAIL) as u16,
+        )
     }
-
-    pub fn last_update(&self) -> i64 {
-        // SAFETY: msg is valid while self lives.
-        unsafe { self.msg.as_ref().last_update }
+    unsafe fn free(msg: *mut Self) {
+        ffi::slurm_free_node_info_msg(msg)
     }
+    fn last_update(&self) -> i64 {
+        self.last_update
+    }
+}
 
+impl Nodes {
     /// Records in the node table, unnamed free slots included.
     pub fn len(&self) -> usize {
-        // SAFETY: msg is valid while self lives.
-        unsafe { self.msg.as_ref().record_count as usize }
+        self.message().record_count as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,7 +46,7 @@ impl Nodes {
     pub fn at(&self, index: usize) -> Option<Node<'_>> {
         // SAFETY: bounds-checked against record_count; records owned by msg.
         unsafe {
-            let m = self.msg.as_ref();
+            let m = self.message();
             if m.node_array.is_null() || index >= m.record_count as usize {
                 return None;
             }
@@ -82,7 +60,7 @@ impl Nodes {
     pub fn iter(&self) -> impl Iterator<Item = Node<'_>> {
         // SAFETY: node_array holds record_count records owned by msg.
         let slice: &[ffi::node_info_t] = unsafe {
-            let m = self.msg.as_ref();
+            let m = self.message();
             if m.node_array.is_null() {
                 &[]
             } else {

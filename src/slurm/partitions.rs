@@ -1,54 +1,30 @@
-use super::error::SlurmError;
 use super::ffi;
+use super::loaded::{Loaded, Message};
 use super::strings::borrow;
-use std::ptr::NonNull;
+use std::os::raw::c_int;
 
-/// Partitions from `slurm_load_partitions`, freed on drop.
-pub struct Partitions {
-    msg: NonNull<ffi::partition_info_msg_t>,
-}
+/// Every partition (`slurm_load_partitions`), freed on drop.
+pub type Partitions = Loaded<ffi::partition_info_msg_t>;
 
-// SAFETY: plain heap memory owned by this value (see Jobs).
-unsafe impl Send for Partitions {}
-unsafe impl Sync for Partitions {}
-
-impl Drop for Partitions {
-    fn drop(&mut self) {
-        // SAFETY: msg came from slurm_load_partitions and is freed exactly once.
-        unsafe { ffi::slurm_free_partition_info_msg(self.msg.as_ptr()) }
+impl Message for ffi::partition_info_msg_t {
+    const CALL: &'static str = "slurm_load_partitions";
+    /// SHOW_ALL: hidden partitions too.
+    unsafe fn load(since: i64, out: *mut *mut Self) -> c_int {
+        ffi::slurm_load_partitions(since, out, ffi::SHOW_ALL as u16)
+    }
+    unsafe fn free(msg: *mut Self) {
+        ffi::slurm_free_partition_info_msg(msg)
+    }
+    fn last_update(&self) -> i64 {
+        self.last_update
     }
 }
 
 impl Partitions {
-    /// Loads every partition, hidden ones too; `Ok(None)` when unchanged.
-    pub fn load(since: Option<i64>) -> Result<Option<Partitions>, SlurmError> {
-        let mut msg: *mut ffi::partition_info_msg_t = std::ptr::null_mut();
-        // SAFETY: msg is an out-pointer; on success libslurm allocates it.
-        let rc = unsafe {
-            ffi::slurm_load_partitions(since.unwrap_or(0), &mut msg, ffi::SHOW_ALL as u16)
-        };
-        if rc != 0 {
-            let err = SlurmError::last("slurm_load_partitions");
-            return if err.is_no_change() || rc == ffi::SLURM_NO_CHANGE_IN_DATA as i32 {
-                Ok(None)
-            } else {
-                Err(err)
-            };
-        }
-        NonNull::new(msg)
-            .map(|msg| Some(Partitions { msg }))
-            .ok_or_else(|| SlurmError::from_code("slurm_load_partitions", -1))
-    }
-
-    pub fn last_update(&self) -> i64 {
-        // SAFETY: msg is valid while self lives.
-        unsafe { self.msg.as_ref().last_update }
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = Partition<'_>> {
         // SAFETY: partition_array holds record_count records owned by msg.
         let slice: &[ffi::partition_info_t] = unsafe {
-            let m = self.msg.as_ref();
+            let m = self.message();
             if m.partition_array.is_null() {
                 &[]
             } else {
