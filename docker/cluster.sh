@@ -174,6 +174,10 @@ up() {
   compose up -d dbd
   wait_for "slurmdbd" 120 x dbd sacctmgr -n show cluster
   x dbd sacctmgr -n show cluster format=cluster | grep -qw hacluster || x dbd sacctmgr -i add cluster hacluster >/dev/null
+  # An account beside root with shares of its own (the fairshare panels);
+  # read by slurmctld when it starts below.
+  x dbd sacctmgr -n show account format=account | grep -qw physics || x dbd sacctmgr -i add account physics fairshare=10 >/dev/null
+  x dbd sacctmgr -n show assoc format=account,user | grep -q 'physics *root' || x dbd sacctmgr -i add user root account=physics >/dev/null
   # Controllers already running before this `up` keep the plugin they
   # loaded. Only those are restarted: restarting a slurmctld a second
   # after its first start leaves a partial state that 25.05+ refuses
