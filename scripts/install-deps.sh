@@ -25,7 +25,7 @@ fi
 command -v cargo >/dev/null || { echo "install-deps: Rust (cargo) is required: https://rustup.rs" >&2; exit 1; }
 # cargo-deb builds the Debian packages (packaging/build-debs.sh); a fixed
 # release, so a new one cannot change the packages under us.
-if ! cargo deb --version 2>/dev/null | grep -q '^3\.8\.0'; then
+if ! cargo deb --version 2>/dev/null | grep -qw '3\.8\.0'; then
   echo "install-deps: installing cargo-deb 3.8.0 (about 3 minutes)" >&2
   cargo install --quiet --locked cargo-deb --version 3.8.0
 fi
