@@ -127,7 +127,7 @@ impl Published {
         }
         self.lease_ms.store(until_ms, Ordering::SeqCst);
     }
-    pub(crate) fn set(&self, s: Snapshot) {
+    pub fn set(&self, s: Snapshot) {
         if let Ok(mut g) = self.current.write() {
             *g = Some(Arc::new(s));
         }
