@@ -5,9 +5,10 @@
 //!
 //! Each large source carries a version that grows when new data arrives.
 //! The engine skips a collector whose sources did not change since its last
-//! good run, and releases the large messages after every cycle, so between
-//! cycles they cost no memory and a reload never holds two copies. A
-//! collector that is behind while its message is released gets a full load.
+//! good run, and releases the large messages (jobs, nodes) after every
+//! cycle, so between cycles they cost no memory and a reload never holds two
+//! copies. A collector that is behind while its message is released gets a
+//! full load.
 
 use crate::slurm::{self, Config, Jobs, Loaded, Message, Nodes, Partitions, SchedulerStats};
 use std::time::{Duration, Instant};
@@ -101,11 +102,14 @@ impl Sources {
         self.failed_in_cycle.as_deref()
     }
 
-    /// Frees the large messages; their versions and update times stay.
+    /// Frees the large messages, jobs and nodes; their versions and update
+    /// times stay. Partitions stay held: their message is small, and the
+    /// partitions collector runs again whenever nodes change (every slurmd
+    /// ping cycle brings load and free memory), which would otherwise
+    /// reload them in full each time although they did not change.
     pub fn release(&mut self) {
         self.jobs.value = None;
         self.nodes.value = None;
-        self.partitions.value = None;
     }
 
     /// Version of an incremental source's newest data (0: none yet).
