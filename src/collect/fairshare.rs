@@ -56,7 +56,6 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
                 "slurm_account_fairshare_raw_usage",
                 "slurm_account_fairshare_effective_usage",
                 "slurm_account_fairshare_level",
-                "slurm_account_fairshare_factor",
             ],
             &["account"][..],
             &accounts,
@@ -68,7 +67,6 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
                 "slurm_user_fairshare_raw_usage",
                 "slurm_user_fairshare_effective_usage",
                 "slurm_user_fairshare_level",
-                "slurm_user_fairshare_factor",
             ],
             &["account", "user", "partition"][..],
             &user_rows,
@@ -92,10 +90,6 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
             "Usage as a fraction of the cluster's, after decay (sshare's EffectvUsage)",
         );
         let mut level = f(4, "Fair-tree level fairshare: shares over usage among siblings (sshare's LevelFS; +Inf without usage)");
-        let mut factor = f(
-            5,
-            "Fair-tree fairshare factor a user's jobs get, 0..1 (sshare's FairShare)",
-        );
         for a in rows.iter() {
             let values: Vec<&str> = if a.user.is_empty() {
                 vec![&a.account]
@@ -110,19 +104,24 @@ pub fn families(assocs: &[Association], users: bool, fair_tree: bool, out: &mut 
             if let Some(e) = a.usage_efctv {
                 efctv.add(&values, e);
             }
-            if fair_tree {
-                if a.shares_raw.is_some() {
-                    level.add(&values, a.level_fs);
-                }
-                if !a.user.is_empty() {
-                    factor.add(&values, a.fs_factor);
-                }
+            if fair_tree && a.shares_raw.is_some() {
+                level.add(&values, a.level_fs);
             }
         }
         out.extend([shares, norm, raw, efctv, level]);
-        if !factor.samples.is_empty() {
-            out.push(factor);
+    }
+    // The fair-tree factor is a user's figure: sshare prints it empty for
+    // accounts.
+    if fair_tree && !user_rows.is_empty() {
+        let mut factor = Family::gauge(
+            "slurm_user_fairshare_factor",
+            "Fair-tree fairshare factor a user's jobs get, 0..1 (sshare's FairShare)",
+            &["account", "user", "partition"],
+        );
+        for a in &user_rows {
+            factor.add(&[&a.account, &a.user, &a.partition], a.fs_factor);
         }
+        out.push(factor);
     }
 }
 

@@ -30,9 +30,6 @@ pub struct Association {
     pub level_fs: f64,
 }
 
-/// Shares= value that means "use the parent's".
-const SHARES_USE_PARENT: u32 = 0x7fff_ffff;
-
 /// Loads every association of this cluster with its usage.
 pub fn load_associations() -> Result<Vec<Association>, SlurmError> {
     let mut req = ffi::assoc_mgr_info_request_msg_t {
@@ -58,7 +55,8 @@ pub fn load_associations() -> Result<Vec<Association>, SlurmError> {
             let account = owned(a.acct);
             // sshare shows no shares for the root association either.
             let root = a.user.is_null() && account == "root";
-            let shares_set = a.shares_raw != SHARES_USE_PARENT && a.shares_raw != ffi::NO_VAL;
+            let shares_set =
+                a.shares_raw != ffi::SLURMDB_FS_USE_PARENT && a.shares_raw != ffi::NO_VAL;
             out.push(Association {
                 user: owned(a.user),
                 partition: owned(a.partition),

@@ -47,8 +47,7 @@ impl Config {
                 slurmctld_port: c.slurmctld_port,
                 accounting_storage_type: owned(c.accounting_storage_type),
                 priority_type: owned(c.priority_type),
-                fair_tree: c.priority_flags
-                    & u16::try_from(ffi::PRIORITY_FLAGS_FAIR_TREE).unwrap_or(0)
+                fair_tree: u64::from(c.priority_flags) & u64::from(ffi::PRIORITY_FLAGS_FAIR_TREE)
                     != 0,
                 last_update: c.last_update,
             }
