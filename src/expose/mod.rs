@@ -1,6 +1,7 @@
 //! Writes one set of families in the two formats Prometheus reads:
-//! text 0.0.4 and OpenMetrics 1.0. Both are rendered once per collection,
-//! so a scrape only copies bytes.
+//! text 0.0.4 and OpenMetrics 1.0. A family is rendered when its data
+//! changes, as a piece of the exposition (part.rs), so a scrape only copies
+//! bytes.
 
 mod escape;
 pub mod openmetrics;

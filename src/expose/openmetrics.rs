@@ -5,6 +5,15 @@ use super::escape;
 use crate::metrics::{Family, Kind};
 
 pub fn write(families: &[&Family], out: &mut Vec<u8>) {
+    write_families(families, out);
+    out.extend_from_slice(EOF);
+}
+
+/// The last line of an exposition.
+pub const EOF: &[u8] = b"# EOF\n";
+
+/// The families alone, without `# EOF`: a piece of a longer exposition.
+pub fn write_families(families: &[&Family], out: &mut Vec<u8>) {
     for f in families {
         if f.samples.is_empty() {
             continue;
@@ -30,5 +39,4 @@ pub fn write(families: &[&Family], out: &mut Vec<u8>) {
             escape::sample(&f.name, &f.label_names, s, out);
         }
     }
-    out.extend_from_slice(b"# EOF\n");
 }

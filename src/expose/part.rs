@@ -10,7 +10,7 @@
 //! streams concatenate into one valid deflate stream; a final empty block
 //! ends it, and the gzip trailer's CRC-32 is combined from the pieces'.
 
-use super::{render, Format};
+use super::{openmetrics, text, Format};
 use crate::metrics::Family;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
@@ -34,17 +34,14 @@ impl Part {
     /// Renders families in both formats (OpenMetrics without `# EOF`: the
     /// snapshot ends with it).
     pub fn render(families: &[&Family]) -> Part {
-        let encode = |format| {
+        let encode = |write: fn(&[&Family], &mut Vec<u8>)| {
             let mut bytes = Vec::new();
-            render(format, families, &mut bytes);
-            if format == Format::OpenMetrics {
-                bytes.truncate(bytes.len() - EOF.len());
-            }
+            write(families, &mut bytes);
             Encoded::new(bytes)
         };
         Part {
-            text: encode(Format::Text),
-            openmetrics: encode(Format::OpenMetrics),
+            text: encode(text::write),
+            openmetrics: encode(openmetrics::write_families),
         }
     }
 
@@ -52,7 +49,7 @@ impl Part {
     pub fn eof() -> Part {
         Part {
             text: Encoded::new(Vec::new()),
-            openmetrics: Encoded::new(EOF.to_vec()),
+            openmetrics: Encoded::new(openmetrics::EOF.to_vec()),
         }
     }
 
@@ -63,8 +60,6 @@ impl Part {
         }
     }
 }
-
-const EOF: &[u8] = b"# EOF\n";
 
 impl Encoded {
     fn new(bytes: Vec<u8>) -> Encoded {
@@ -170,9 +165,9 @@ mod tests {
         let refs: Vec<&Part> = parts.iter().collect();
         for format in [Format::Text, Format::OpenMetrics] {
             let mut whole = Vec::new();
-            render(format, &[&a, &b, &c], &mut whole);
+            crate::expose::render(format, &[&a, &b, &c], &mut whole);
             if format == Format::Text {
-                assert!(!whole.ends_with(EOF));
+                assert!(!whole.ends_with(openmetrics::EOF));
             }
             let body = gzip(&refs, format);
             // flate2's single-member decoder: it stops at the first
