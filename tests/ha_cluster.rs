@@ -860,7 +860,7 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
     ]);
     let merged = "sum(max without(instance) (sacct_terminal_jobs_total{cluster=\"hacluster\"}))";
     wait_until(
-        "Prometheus to hold the exporter's counters, the held job and the reservation",
+        "Prometheus to hold the exporter's counters, the held job (by partition, account and user) and the reservation",
         Duration::from_secs(90),
         || {
             let text = scrape("ctl1").unwrap_or_default();
@@ -870,6 +870,11 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
                 && mine.is_some()
                 && prom_sum(merged) == mine
                 && prom_sum("slurm_partition_jobs_pending_reason").is_some()
+                // The accounts and users collectors run on their own
+                // intervals: the held job reaches them in a later cycle than
+                // the jobs collector (CI saw their pending panels empty).
+                && prom_sum("slurm_account_cpus{state=\"pending\"}").is_some()
+                && prom_sum("slurm_user_cpus{state=\"pending\"}").is_some()
                 && prom_sum("slurm_reservation_nodes").is_some()
                 && prom_sum("slurm_node_info{state=~\"drain.*\"}").is_some()
         },
