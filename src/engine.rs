@@ -371,15 +371,10 @@ impl Engine {
             "Requests this exporter sent to slurmctld, by data source and answer",
             &["source", "answer"],
         );
-        for (src, total, unchanged) in [
-            ("jobs", r.jobs, r.jobs_unchanged),
-            ("nodes", r.nodes, r.nodes_unchanged),
-            ("partitions", r.partitions, r.partitions_unchanged),
-            ("stats", r.stats, 0),
-            ("config", r.config, 0),
-        ] {
-            rpcs.add(&[src, "data"], (total - unchanged) as f64);
-            rpcs.add(&[src, "unchanged"], unchanged as f64);
+        for src in Source::ALL {
+            let (data, unchanged) = r.of(src);
+            rpcs.add(&[src.name(), "data"], data as f64);
+            rpcs.add(&[src.name(), "unchanged"], unchanged as f64);
         }
         vec![dur, ok, last, rpcs]
     }

@@ -1349,3 +1349,64 @@ fn per_node_series_can_be_switched_off_and_reasons_are_cut() {
         );
     }
 }
+
+/// Requests this exporter sent for `source`, answered with data and with
+/// "no change".
+fn requests(text: &str, source: &str) -> (f64, f64) {
+    let f = family(text, "slurm_exporter_slurmctld_requests_total");
+    let get = |answer: &str| {
+        f.get(&labels(&[("source", source), ("answer", answer)]))
+            .copied()
+            .unwrap_or(-1.0)
+    };
+    (get("data"), get("unchanged"))
+}
+
+#[test]
+fn an_unchanged_source_costs_a_no_change_answer_and_a_change_is_loaded() {
+    let _c = cluster();
+    let d = daemon(&[
+        "--collector.partitions.interval=1s",
+        "--no-collector.accounting",
+        "--no-collector.dbd",
+        "--no-collector.fairshare",
+    ]);
+    // Partitions change only when an admin changes one: between changes
+    // each load is answered "no change" (other tests here may change
+    // nodes and jobs at any time, never the partitions' settings).
+    let mut first = (0.0, 0.0);
+    wait_until(
+        "partition loads answered \"no change\"",
+        Duration::from_secs(60),
+        || {
+            first = requests(&metrics(d.port), "partitions");
+            first.0 >= 1.0 && first.1 >= 3.0
+        },
+    );
+    // Set to what it is: slurmctld still stamps the partition table
+    // changed, and the next load must bring the data.
+    sh_ok("scontrol", &["update", "partitionname=batch", "maxtime=60"]);
+    wait_until(
+        "the changed partition table loaded with its data",
+        Duration::from_secs(60),
+        || {
+            let (data, unchanged) = requests(&metrics(d.port), "partitions");
+            data > first.0 && unchanged >= first.1
+        },
+    );
+    let text = metrics(d.port);
+    assert_eq!(success(&text, "partitions"), Some(1.0));
+    // Every source has both answers, for the dashboards' rate queries.
+    for source in ["jobs", "nodes", "partitions", "stats", "config"] {
+        let (data, unchanged) = requests(&text, source);
+        assert!(
+            data >= 0.0 && unchanged >= 0.0,
+            "{source}: {data} {unchanged}"
+        );
+    }
+    assert_eq!(
+        requests(&text, "stats").1,
+        0.0,
+        "stats are never incremental"
+    );
+}

@@ -22,10 +22,40 @@ pub enum Source {
     Config,
 }
 
+// Adding a source: a variant here (and in ALL and `name`), its slot in
+// `Sources` and in `slot`/`slot_mut`, its typed accessor, and a `Load` impl
+// if it is loaded in a way none of the impls below covers.
 impl Source {
+    pub const ALL: [Source; 5] = [
+        Source::Jobs,
+        Source::Nodes,
+        Source::Partitions,
+        Source::Stats,
+        Source::Config,
+    ];
+
+    /// Its `source` label in the self-metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Jobs => "jobs",
+            Source::Nodes => "nodes",
+            Source::Partitions => "partitions",
+            Source::Stats => "stats",
+            Source::Config => "config",
+        }
+    }
+
     /// Loaded with update_time and versioned.
     pub fn incremental(self) -> bool {
         matches!(self, Source::Jobs | Source::Nodes | Source::Partitions)
+    }
+
+    /// Freed after every cycle. Partitions stay held: their message is
+    /// small, and the partitions collector runs again whenever nodes change
+    /// (every slurmd ping brings load and free memory), which would
+    /// otherwise reload them in full each time although they did not change.
+    fn released_after_cycle(self) -> bool {
+        matches!(self, Source::Jobs | Source::Nodes)
     }
 }
 
@@ -40,7 +70,6 @@ pub struct Sources {
     partitions: Slot<Partitions>,
     stats: Slot<SchedulerStats>,
     config: Slot<Config>,
-    config_loaded_at: Option<Instant>,
     /// RPCs issued to slurmctld so far, by source (for self-metrics).
     pub rpcs: RpcCounts,
     /// StateSaveLocation as the role check found it (daemon only).
@@ -50,16 +79,20 @@ pub struct Sources {
     failed_in_cycle: Option<String>,
 }
 
+/// Requests sent to slurmctld, by source: all of them, and those answered
+/// "no change" (incremental sources only).
 #[derive(Default, Clone, Copy, Debug)]
 pub struct RpcCounts {
-    pub jobs: u64,
-    pub jobs_unchanged: u64,
-    pub nodes: u64,
-    pub nodes_unchanged: u64,
-    pub partitions: u64,
-    pub partitions_unchanged: u64,
-    pub stats: u64,
-    pub config: u64,
+    sent: [u64; Source::ALL.len()],
+    unchanged: [u64; Source::ALL.len()],
+}
+
+impl RpcCounts {
+    /// (answered with data, answered "no change") for `s`.
+    pub fn of(&self, s: Source) -> (u64, u64) {
+        let i = s as usize;
+        (self.sent[i] - self.unchanged[i], self.unchanged[i])
+    }
 }
 
 struct Slot<T> {
@@ -72,6 +105,7 @@ struct Slot<T> {
     /// cycle 0"), and its error if it failed.
     tried_in: Option<u64>,
     error: Option<String>,
+    loaded_at: Option<Instant>,
 }
 
 impl<T> Default for Slot<T> {
@@ -82,13 +116,123 @@ impl<T> Default for Slot<T> {
             version: 0,
             tried_in: None,
             error: None,
+            loaded_at: None,
         }
+    }
+}
+
+/// What the engine asks of any slot, whatever it holds. The defaults are
+/// those of a source loaded whole when asked and kept (not versioned).
+trait Load {
+    /// Checks the source for this cycle (`full`: load the whole data even
+    /// if slurmctld would answer "no change"); counts the RPCs it sends.
+    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Counted) -> Result<(), String>;
+    fn version(&self) -> u64 {
+        0
+    }
+    fn held(&self) -> bool {
+        true
+    }
+    fn release(&mut self) {}
+}
+
+/// One source's cells of `RpcCounts`.
+struct Counted<'a> {
+    sent: &'a mut u64,
+    unchanged: &'a mut u64,
+}
+
+/// Incremental: loads with update_time = the newest last_update we got
+/// (none when `full`). "No change" keeps the version; new data bumps it.
+impl<M: Message> Load for Slot<Loaded<M>> {
+    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Counted) -> Result<(), String> {
+        if self.tried_in == Some(cycle) && !(full && self.value.is_none()) {
+            return self.error.clone().map_or(Ok(()), Err);
+        }
+        self.tried_in = Some(cycle);
+        *rpcs.sent += 1;
+        let since = if full { None } else { self.last_update };
+        match Loaded::<M>::load(since) {
+            Ok(Some(v)) => {
+                self.last_update = Some(v.last_update());
+                self.value = Some(v);
+                self.version += 1;
+                self.error = None;
+                Ok(())
+            }
+            Ok(None) => {
+                *rpcs.unchanged += 1;
+                self.error = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                Err(e.to_string())
+            }
+        }
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn held(&self) -> bool {
+        self.value.is_some()
+    }
+    fn release(&mut self) {
+        self.value = None;
+    }
+}
+
+/// Loaded again in every cycle that needs it.
+impl Load for Slot<SchedulerStats> {
+    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Counted) -> Result<(), String> {
+        once_per_cycle(self, cycle, || {
+            *rpcs.sent += 1;
+            slurm::load_statistics()
+        })
+    }
+}
+
+/// Reused for CONFIG_MAX_AGE: it changes only on reconfigure.
+impl Load for Slot<Config> {
+    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Counted) -> Result<(), String> {
+        let fresh = self.loaded_at.is_some_and(|t| t.elapsed() < CONFIG_MAX_AGE);
+        if fresh && self.value.is_some() {
+            return Ok(());
+        }
+        let res = once_per_cycle(self, cycle, || {
+            *rpcs.sent += 1;
+            Config::load()
+        });
+        if res.is_ok() {
+            self.loaded_at = Some(Instant::now());
+        }
+        res
     }
 }
 
 impl Sources {
     pub fn new() -> Sources {
         Sources::default()
+    }
+
+    fn slot(&self, s: Source) -> &dyn Load {
+        match s {
+            Source::Jobs => &self.jobs,
+            Source::Nodes => &self.nodes,
+            Source::Partitions => &self.partitions,
+            Source::Stats => &self.stats,
+            Source::Config => &self.config,
+        }
+    }
+
+    fn slot_mut(&mut self, s: Source) -> &mut dyn Load {
+        match s {
+            Source::Jobs => &mut self.jobs,
+            Source::Nodes => &mut self.nodes,
+            Source::Partitions => &mut self.partitions,
+            Source::Stats => &mut self.stats,
+            Source::Config => &mut self.config,
+        }
     }
 
     /// Starts a cycle: every source may be loaded again, once.
@@ -102,34 +246,21 @@ impl Sources {
         self.failed_in_cycle.as_deref()
     }
 
-    /// Frees the large messages, jobs and nodes; their versions and update
-    /// times stay. Partitions stay held: their message is small, and the
-    /// partitions collector runs again whenever nodes change (every slurmd
-    /// ping cycle brings load and free memory), which would otherwise
-    /// reload them in full each time although they did not change.
+    /// Frees the large messages; their versions and update times stay.
     pub fn release(&mut self) {
-        self.jobs.value = None;
-        self.nodes.value = None;
+        for s in Source::ALL.into_iter().filter(|s| s.released_after_cycle()) {
+            self.slot_mut(s).release();
+        }
     }
 
     /// Version of an incremental source's newest data (0: none yet).
     pub fn version(&self, s: Source) -> u64 {
-        match s {
-            Source::Jobs => self.jobs.version,
-            Source::Nodes => self.nodes.version,
-            Source::Partitions => self.partitions.version,
-            _ => 0,
-        }
+        self.slot(s).version()
     }
 
-    /// Whether the data of an incremental source is in memory now.
+    /// Whether the data of a source is in memory now.
     pub fn held(&self, s: Source) -> bool {
-        match s {
-            Source::Jobs => self.jobs.value.is_some(),
-            Source::Nodes => self.nodes.value.is_some(),
-            Source::Partitions => self.partitions.value.is_some(),
-            _ => true,
-        }
+        self.slot(s).held()
     }
 
     /// Makes sure each of `needs` is checked for this cycle (incremental
@@ -156,85 +287,35 @@ impl Sources {
 
     fn ensure_one(&mut self, need: Source, full: bool) -> Result<(), String> {
         let cycle = self.cycle;
-        let r = &mut self.rpcs;
-        match need {
-            Source::Jobs => incremental(
-                &mut self.jobs,
-                cycle,
-                full,
-                &mut r.jobs,
-                &mut r.jobs_unchanged,
-            ),
-            Source::Nodes => incremental(
-                &mut self.nodes,
-                cycle,
-                full,
-                &mut r.nodes,
-                &mut r.nodes_unchanged,
-            ),
-            Source::Partitions => incremental(
-                &mut self.partitions,
-                cycle,
-                full,
-                &mut r.partitions,
-                &mut r.partitions_unchanged,
-            ),
-            Source::Stats => {
-                let count = &mut r.stats;
-                once_per_cycle(&mut self.stats, cycle, || {
-                    *count += 1;
-                    slurm::load_statistics()
-                })
-            }
-            Source::Config => {
-                let fresh = self
-                    .config_loaded_at
-                    .is_some_and(|t| t.elapsed() < CONFIG_MAX_AGE);
-                if fresh && self.config.value.is_some() {
-                    return Ok(());
-                }
-                let count = &mut r.config;
-                let res = once_per_cycle(&mut self.config, cycle, || {
-                    *count += 1;
-                    Config::load()
-                });
-                if res.is_ok() {
-                    self.config_loaded_at = Some(Instant::now());
-                }
-                res
-            }
-        }
+        let i = need as usize;
+        // A copy: the counts are a field beside the slots.
+        let mut rpcs = self.rpcs;
+        let mut counted = Counted {
+            sent: &mut rpcs.sent[i],
+            unchanged: &mut rpcs.unchanged[i],
+        };
+        let res = self.slot_mut(need).ensure(cycle, full, &mut counted);
+        self.rpcs = rpcs;
+        res
     }
 
     pub fn jobs(&self) -> &Jobs {
-        self.jobs
-            .value
-            .as_ref()
-            .expect("jobs not loaded: declare Source::Jobs")
+        held(&self.jobs, "jobs not loaded: declare Source::Jobs")
     }
     pub fn nodes(&self) -> &Nodes {
-        self.nodes
-            .value
-            .as_ref()
-            .expect("nodes not loaded: declare Source::Nodes")
+        held(&self.nodes, "nodes not loaded: declare Source::Nodes")
     }
     pub fn partitions(&self) -> &Partitions {
-        self.partitions
-            .value
-            .as_ref()
-            .expect("partitions not loaded: declare Source::Partitions")
+        held(
+            &self.partitions,
+            "partitions not loaded: declare Source::Partitions",
+        )
     }
     pub fn stats(&self) -> &SchedulerStats {
-        self.stats
-            .value
-            .as_ref()
-            .expect("stats not loaded: declare Source::Stats")
+        held(&self.stats, "stats not loaded: declare Source::Stats")
     }
     pub fn config(&self) -> &Config {
-        self.config
-            .value
-            .as_ref()
-            .expect("config not loaded: declare Source::Config")
+        held(&self.config, "config not loaded: declare Source::Config")
     }
     /// The statistics if this cycle loaded them (a `wants` source).
     pub fn stats_this_cycle(&self) -> Option<&SchedulerStats> {
@@ -249,39 +330,10 @@ impl Sources {
     }
 }
 
-/// Loads with update_time = the newest last_update we got (none when `full`).
-/// "No change" keeps the version; new data bumps it.
-fn incremental<M: Message>(
-    slot: &mut Slot<Loaded<M>>,
-    cycle: u64,
-    full: bool,
-    rpcs: &mut u64,
-    unchanged: &mut u64,
-) -> Result<(), String> {
-    if slot.tried_in == Some(cycle) && !(full && slot.value.is_none()) {
-        return slot.error.clone().map_or(Ok(()), Err);
-    }
-    slot.tried_in = Some(cycle);
-    *rpcs += 1;
-    let since = if full { None } else { slot.last_update };
-    match Loaded::<M>::load(since) {
-        Ok(Some(v)) => {
-            slot.last_update = Some(v.last_update());
-            slot.value = Some(v);
-            slot.version += 1;
-            slot.error = None;
-            Ok(())
-        }
-        Ok(None) => {
-            *unchanged += 1;
-            slot.error = None;
-            Ok(())
-        }
-        Err(e) => {
-            slot.error = Some(e.to_string());
-            Err(e.to_string())
-        }
-    }
+/// A slot's value; a collector that reads a source it did not declare is a
+/// bug of ours, caught by the first test that runs it.
+fn held<'a, T>(slot: &'a Slot<T>, bug: &str) -> &'a T {
+    slot.value.as_ref().expect(bug)
 }
 
 fn once_per_cycle<T>(
