@@ -108,6 +108,10 @@ fn main() -> ExitCode {
         }
     };
     let published = Arc::new(Published::default());
+    if let Err(e) = install_stop_signals(published.clone()) {
+        eprintln!("slurm-ha-exporter: cannot take SIGTERM and SIGINT: {e}");
+        return ExitCode::from(1);
+    }
     let server = Server {
         listener,
         telemetry_path: settings.telemetry_path.clone(),
@@ -132,7 +136,6 @@ fn main() -> ExitCode {
         error!("cannot start the HTTP thread: {e}");
         return ExitCode::from(1);
     }
-    install_stop_signals(published.clone());
     // The daemon decides its role (active/standby) and keeps the
     // finished-job counters in StateSaveLocation.
     build_engine(&settings, true)
@@ -170,23 +173,37 @@ fn accounting_jobs(cluster: &str, start: i64, end: i64) -> ExitCode {
 }
 
 /// SIGTERM/SIGINT end the daemon cleanly (the daemon only: plugin mode
-/// installs no signal handlers).
-fn install_stop_signals(published: Arc<Published>) {
-    use std::sync::OnceLock;
-    static TARGET: OnceLock<Arc<Published>> = OnceLock::new();
-    let _ = TARGET.set(published);
-    extern "C" fn on_signal(_: libc::c_int) {
-        // Only async-signal-safe work: an atomic store and a condvar notify
-        // would not be safe, so the engine also polls `stopping()`.
-        if let Some(p) = TARGET.get() {
-            p.request_stop_from_signal();
+/// installs no signal handling). They are blocked in every thread (so this
+/// runs before any other thread starts, and threads inherit the mask) and
+/// taken by one thread that waits for them: it may do what a signal handler
+/// may not, wake the sleeping engine and role threads, so neither has to
+/// wake up now and then to look for a stop.
+fn install_stop_signals(published: Arc<Published>) -> std::io::Result<()> {
+    // SAFETY: a zeroed sigset_t is what sigemptyset initializes; the set
+    // is a local passed by reference to functions that only read or fill it.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
         }
-    }
-    // SAFETY: installs a handler that only stores an atomic flag.
-    unsafe {
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-    }
+        set
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            let mut sig = 0;
+            // SAFETY: sigwait reads the set and writes the signal number.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                info!("signal {sig}: stopping");
+                published.request_stop();
+                return;
+            }
+        })
+        .map(drop)
 }
 
 /// Symbols libslurm's accounting_storage/slurmdbd plugin expects from its

@@ -9,7 +9,7 @@ use crate::expose::Format;
 use crate::metrics::Family;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What a scrape serves: pieces rendered in both formats and compressed
 /// when they were made (expose/part.rs), shared with the engine's cache:
@@ -134,11 +134,7 @@ impl Published {
     }
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.wake.1.notify_all();
-    }
-    /// From a signal handler: only the atomic store; the sleeper polls.
-    pub fn request_stop_from_signal(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.wake_sleepers();
     }
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -146,6 +142,14 @@ impl Published {
     /// Ends the engine's current sleep (the role became active).
     pub(crate) fn nudge(&self) {
         self.nudged.store(true, Ordering::SeqCst);
+        self.wake_sleepers();
+    }
+    /// After a flag was set: a sleeper holds the lock from its check of the
+    /// flags until it waits, so taking the lock here means it either sees
+    /// the flag or is already waiting and gets the notification (no lost
+    /// wake-up, hence no polling while asleep).
+    fn wake_sleepers(&self) {
+        drop(self.wake.0.lock());
         self.wake.1.notify_all();
     }
     /// Sleeps until `deadline`, a stop request or a nudge (the engine).
@@ -167,8 +171,7 @@ impl Published {
             if now >= deadline || (nudgeable && self.nudged.swap(false, Ordering::SeqCst)) {
                 return;
             }
-            let step = (deadline - now).min(Duration::from_millis(200));
-            guard = match self.wake.1.wait_timeout(guard, step) {
+            guard = match self.wake.1.wait_timeout(guard, deadline - now) {
                 Ok((g, _)) => g,
                 Err(_) => return,
             };
@@ -179,6 +182,34 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stop_or_a_nudge_wakes_a_long_sleep_at_once() {
+        // Sleepers no longer poll: the wake-up must come from the
+        // notification, whichever side reaches the lock first.
+        for round in 0..50 {
+            let p = Arc::new(Published::default());
+            let sleeper = {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let t0 = Instant::now();
+                    p.sleep_until(t0 + Duration::from_secs(60));
+                    t0.elapsed()
+                })
+            };
+            if round % 2 == 0 {
+                p.nudge();
+            } else {
+                p.request_stop();
+            }
+            let slept = sleeper.join().unwrap();
+            assert!(
+                slept < Duration::from_secs(5),
+                "round {round}: slept {slept:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_nudge_wakes_the_engine_and_is_not_swallowed_by_the_role_thread() {
