@@ -41,23 +41,30 @@ struct Rendered {
 impl Rendered {
     /// Replaces the families; a family equal to one of the last set keeps
     /// its rendered piece (a steady cluster renders and compresses only
-    /// what changed: the scheduler's counters, not 10,000 nodes).
-    fn set(&mut self, families: Vec<Family>) {
+    /// what changed: the scheduler's counters, not 10,000 nodes). Returns
+    /// whether any piece changed (a family rendered anew, or gone).
+    fn set(&mut self, families: Vec<Family>) -> bool {
         let old: HashMap<&str, (&Family, &Arc<Part>)> = self
             .families
             .iter()
             .zip(&self.parts)
             .map(|(f, p)| (f.name.as_str(), (f, p)))
             .collect();
-        let parts = families
+        let parts: Vec<Arc<Part>> = families
             .iter()
             .map(|f| match old.get(f.name.as_str()) {
                 Some((was, part)) if *was == f => Arc::clone(part),
                 _ => Arc::new(Part::render(&[f])),
             })
             .collect();
+        let changed = parts.len() != self.parts.len()
+            || parts
+                .iter()
+                .zip(&self.parts)
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
         self.parts = parts;
         self.families = families;
+        changed
     }
 }
 
@@ -175,11 +182,15 @@ impl Engine {
     /// controller hangs (client fail-over tries the primary first). The role
     /// thread publishes a standby meanwhile; between collectors this thread
     /// applies the role it decided (a standby stops collecting mid-cycle)
-    /// and, when `published` is given, republishes after each collector.
+    /// and, when `published` is given, republishes after each collector
+    /// whose families changed, and once at the end for the self-metrics of
+    /// those whose families did not (a steady cycle renders them once).
     pub fn run_due_publishing(&mut self, published: Option<&Published>) -> Instant {
         let now = Instant::now();
         self.sources.begin_cycle();
         self.cycles += 1;
+        // A collector ran whose run is not in the published snapshot yet.
+        let mut unpublished = false;
         for i in 0..self.slots.len() {
             let changed = self.check_role();
             if !self.active() {
@@ -201,10 +212,16 @@ impl Engine {
             if self.slots[i].next_due > now {
                 continue;
             }
-            self.run_slot(i, now);
-            if let Some(p) = published {
-                self.publish(p);
+            unpublished = true;
+            if self.run_slot(i, now) {
+                if let Some(p) = published {
+                    self.publish(p);
+                    unpublished = false;
+                }
             }
+        }
+        if let Some(p) = published.filter(|_| unpublished && self.active()) {
+            self.publish(p);
         }
         self.sources.release();
         self.slots
@@ -235,7 +252,9 @@ impl Engine {
         self.run_due_publishing(None)
     }
 
-    fn run_slot(&mut self, i: usize, now: Instant) {
+    /// Runs one collector; whether its families changed.
+    fn run_slot(&mut self, i: usize, now: Instant) -> bool {
+        let mut changed = false;
         let slot = &mut self.slots[i];
         {
             let t0 = Instant::now();
@@ -291,7 +310,7 @@ impl Engine {
             match result {
                 Ok(()) => {
                     if let Some(fams) = fams {
-                        slot.out.set(fams);
+                        changed = slot.out.set(fams);
                     }
                     slot.success = true;
                     slot.last_success = Some(unix_now());
@@ -308,7 +327,7 @@ impl Engine {
                         let durable = slot
                             .collector
                             .durable_families(self.sources.state_dir.as_deref());
-                        slot.out.set(durable);
+                        changed = slot.out.set(durable);
                     }
                     if slot.last_error.as_deref() != Some(e.as_str()) {
                         crate::error!("collector {} failed: {e}", slot.collector.name());
@@ -317,6 +336,7 @@ impl Engine {
                 }
             }
         }
+        changed
     }
 
     /// Runs every collector once, now (collect --once).
@@ -429,10 +449,10 @@ impl Engine {
             let next = if self.active() {
                 self.run_due_publishing(Some(&published))
             } else {
+                self.publish(&published);
                 // Nudged awake when the role thread decides active.
                 Instant::now() + Duration::from_secs(3600)
             };
-            self.publish(&published);
             published.sleep_until(next);
         }
         if let Some(t) = role_thread {

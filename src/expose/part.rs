@@ -13,6 +13,7 @@
 use super::{openmetrics, text, Format};
 use crate::metrics::Family;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use std::cell::RefCell;
 
 /// One format of a piece.
 pub struct Encoded {
@@ -77,9 +78,22 @@ impl Encoded {
     }
 }
 
+thread_local! {
+    /// One compressor per rendering thread, reset for each piece: a new
+    /// one allocates and clears some 300 KB of tables, more than most
+    /// pieces cost to compress (a steady cycle renders a few small ones).
+    static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+}
+
 /// Raw deflate of `input` ended by a sync flush.
 fn deflate_flushed(input: &[u8]) -> Vec<u8> {
-    let mut c = Compress::new(Compression::fast(), false);
+    COMPRESSOR.with_borrow_mut(|c| {
+        c.reset();
+        deflate_flushed_with(c, input)
+    })
+}
+
+fn deflate_flushed_with(c: &mut Compress, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() / 4 + 64);
     loop {
         let done = c.total_in() as usize;
