@@ -27,6 +27,12 @@ pub struct UsageCollector {
     names: HashMap<u32, String>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Account(&'a str),
+    Uid(u32),
+}
+
 #[derive(Default)]
 struct Totals {
     /// state -> jobs (array tasks counted singly), CPUs, memory, GPUs.
@@ -63,12 +69,21 @@ impl UsageCollector {
         }
     }
 
-    fn key<'a>(&mut self, job: &impl JobView<'a>) -> String {
+    /// What jobs are summed by: borrowed from the job (an account) or a
+    /// number (a uid), so no string is made per job; names come after.
+    fn key<'a>(&self, job: &impl JobView<'a>) -> Key<'a> {
         match self.by {
-            By::Account => job.account().to_string(),
-            By::User => self
+            By::Account => Key::Account(job.account()),
+            By::User => Key::Uid(job.user_id()),
+        }
+    }
+
+    fn name(&mut self, key: Key) -> String {
+        match key {
+            Key::Account(a) => a.to_string(),
+            Key::Uid(uid) => self
                 .names
-                .entry(job.user_id())
+                .entry(uid)
                 .or_insert_with_key(|uid| user_name(*uid))
                 .clone(),
         }
@@ -80,7 +95,7 @@ impl UsageCollector {
         jobs: impl Iterator<Item = J>,
         out: &mut Vec<Family>,
     ) {
-        let mut by_key: HashMap<String, Totals> = HashMap::new();
+        let mut by_key: HashMap<Key<'a>, Totals> = HashMap::new();
         for job in jobs {
             let state = job.state();
             if state.is_finished() {
@@ -97,8 +112,14 @@ impl UsageCollector {
                 *t.gpus.entry(name).or_default() += res.gpus as f64 * n;
             }
         }
+        // Two uids never share a name, but sum them if the system says so.
+        let mut by_name: HashMap<String, Totals> = HashMap::with_capacity(by_key.len());
+        for (key, t) in by_key {
+            let name = self.name(key);
+            by_name.entry(name).or_default().absorb(t);
+        }
         // The top N by running CPUs (then by name, so the cut is stable).
-        let mut ranked: Vec<(String, Totals)> = by_key.into_iter().collect();
+        let mut ranked: Vec<(String, Totals)> = by_name.into_iter().collect();
         ranked.sort_by(|a, b| {
             b.1.running_cpus()
                 .total_cmp(&a.1.running_cpus())
