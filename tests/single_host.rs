@@ -1410,3 +1410,30 @@ fn an_unchanged_source_costs_a_no_change_answer_and_a_change_is_loaded() {
         "stats are never incremental"
     );
 }
+
+#[test]
+fn sigterm_and_sigint_stop_the_daemon_cleanly_and_at_once() {
+    let _c = cluster();
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut d = daemon(&["--no-collector.accounting"]);
+        // Wait for a first snapshot: the engine is asleep between cycles,
+        // where a stop used to be noticed by polling.
+        wait_until("a first snapshot", Duration::from_secs(60), || {
+            metrics(d.port).contains("slurm_exporter_collector_success")
+        });
+        let t0 = std::time::Instant::now();
+        // SAFETY: a signal to our own child, still unreaped (its pid is ours).
+        assert_eq!(unsafe { libc::kill(d.child.id() as i32, sig) }, 0);
+        let status = loop {
+            if let Some(s) = d.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "signal {sig}: the daemon did not stop within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "signal {sig}: {status:?}");
+    }
+}
