@@ -34,8 +34,10 @@ def fill_queue(n):
     have = queue_size()
     need = max(0, n - have)
     print(f"submitting {need} held jobs ({have} already queued)", flush=True)
-    def submit(_):
-        subprocess.run(["sbatch", "-Q", "-H", "-p", "debug", "--wrap", "true"], check=True,
+    # Several partitions, as the queue of a real cluster has.
+    parts = ["debug", "batch"]
+    def submit(i):
+        subprocess.run(["sbatch", "-Q", "-H", "-p", parts[i % len(parts)], "--wrap", "true"], check=True,
                        capture_output=True)
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         list(ex.map(submit, range(need)))

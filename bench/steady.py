@@ -4,13 +4,16 @@ on one cluster in one run. Each runs alone in its own window, at its
 default intervals, scraped by a real Prometheus every 15 s (which asks for
 gzip and, from ours, OpenMetrics). Prints per exporter:
 
-- CPU seconds per minute (/proc; for azslurm-exporter with the squeue,
-  sinfo, sdiag and sacct processes it runs), after a warm-up past the
-  first full loads;
+- CPU seconds per minute (from a cgroup of its own: every thread, and for
+  azslurm-exporter the squeue, sinfo, sdiag and sacct processes it runs),
+  after a warm-up past the first full loads;
 - slurmctld RPCs and their server time per minute, from slurmctld's own
   statistics (sdiag before and after the window; the exporter runs alone,
   so they are its own, less the two sdiag reads of this script);
-- peak RSS; Prometheus' samples per scrape and mean scrape duration.
+- peak RSS; Prometheus' samples per scrape and mean scrape duration;
+- for ours and the baseline, one full collection cycle (`collect --once`:
+  every source loaded in full, every family made and rendered): its wall
+  time, CPU and peak RSS, what a cycle costs when everything changed.
 
 That Prometheus read every sample is checked: the samples it scraped
 equal the sample lines of a plain scrape of the same exporter.
@@ -21,10 +24,55 @@ from bench import fill_queue, free_port, proc_hwm_mb, queue_size, rpc_totals, sc
 
 
 def proc_cpu_ms(pid, children):
-    """utime + stime (and the waited-for children's, when `children`)."""
+    """utime + stime (and the waited-for children's, when `children`), in
+    clock ticks (10 ms): the fallback where no cgroup can be made."""
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     ticks = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if children else 0)
     return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time of a process, its threads (those that ended too) and the
+    children it starts, to the nanosecond: the process is moved into a
+    cgroup of its own and the cgroup's usage read (v1 cpuacct or v2). A
+    steady exporter uses a few ms a minute, below what clock ticks
+    resolve in a few minutes."""
+
+    def __init__(self, pid, name, children):
+        self.pid, self.children, self.dir, self.read = pid, children, None, None
+        tries = [("/sys/fs/cgroup/cpuacct", "cpuacct.usage", lambda t: int(t) / 1e6)]
+        for v2 in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]:
+            if os.path.exists(os.path.join(v2, "cgroup.controllers")) or os.path.basename(v2) == "unified":
+                tries.append((v2, "cpu.stat", lambda t: int(t.split("usage_usec")[1].split()[0]) / 1e3))
+        for base, file, parse in tries:
+            d = os.path.join(base, f"steady-bench-{name.replace('@', '-')}-{os.getpid()}")
+            try:
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+                parse(open(os.path.join(d, file)).read())
+            except (OSError, IndexError, ValueError):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+                continue
+            self.dir, self.read = d, (lambda d=d, file=file, parse=parse: parse(open(os.path.join(d, file)).read()))
+            return
+        print(f"{name}: no cgroup could be made; CPU in clock ticks (10 ms)", flush=True)
+
+    def ms(self):
+        return self.read() if self.read else proc_cpu_ms(self.pid, self.children)
+
+    def close(self):
+        """After the processes ended: an empty cgroup can be removed."""
+        if self.dir:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.dir)
+                    return
+                except OSError:
+                    time.sleep(0.1)
 
 
 def prom_query(port, q):
@@ -74,18 +122,31 @@ def start_azslurm(venv, port):
     return p
 
 
+def full_cycle(exporter):
+    """collect --once, alone: (wall ms, CPU ms, peak RSS MB, sample lines)."""
+    t0 = time.time()
+    p = subprocess.Popen([exporter, "collect", "--once"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    lines = sum(1 for l in p.stdout if l and not l.startswith(b"#"))
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = (time.time() - t0) * 1000
+    if status != 0:
+        print(f"warning: {exporter} collect --once: a collector failed (wait status {status})", flush=True)
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, usage.ru_maxrss / 1024, lines
+
+
 def window(name, start, children, warmup, seconds):
     """One exporter alone: started, warmed up, measured, stopped."""
     port = free_port()
     proc = start(port)
+    meter = CpuMeter(proc.pid, name, children)
     workdir = tempfile.mkdtemp(prefix="steady-bench-")
     prom = None
     try:
         prom, prom_port = start_prometheus(port, workdir)
         time.sleep(warmup)
-        cpu0, (c0, t0), w0 = proc_cpu_ms(proc.pid, children), rpc_totals(), time.time()
+        cpu0, (c0, t0), w0 = meter.ms(), rpc_totals(), time.time()
         time.sleep(seconds)
-        cpu1, (c1, t1), w1 = proc_cpu_ms(proc.pid, children), rpc_totals(), time.time()
+        cpu1, (c1, t1), w1 = meter.ms(), rpc_totals(), time.time()
         minutes = (w1 - w0) / 60
         rng = f"[{seconds}s]"
         row = dict(
@@ -104,7 +165,14 @@ def window(name, start, children, warmup, seconds):
         for p in (prom, proc):
             if p:
                 p.terminate(); p.wait()
+        meter.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+AZ_INTERVALS = ["--collector.jobs.interval=60s", "--collector.nodes.interval=30s",
+                "--collector.partitions.interval=30s", "--collector.scheduler.interval=300s",
+                "--collector.accounting.interval=300s"] + [
+                f"--no-collector.{c}" for c in ["controllers", "licenses", "reservations", "fairshare", "dbd"]]
 
 
 def main():
@@ -114,15 +182,35 @@ def main():
     ap.add_argument("--azslurm-venv", help="a venv with azure-slurm-exporter installed")
     ap.add_argument("--jobs", type=int, default=10000)
     ap.add_argument("--seconds", type=int, default=180)
+    ap.add_argument("--running", type=int, default=0, help="jobs running (sleep) beside the held ones")
     ap.add_argument("--warmup", type=int, default=60)
     a = ap.parse_args()
     fill_queue(a.jobs)
+    # Running jobs beside the held ones (a running job that does not end
+    # changes nothing): at most the bed's 12 slurmd CPUs.
+    for _ in range(a.running):
+        sh("sbatch", "-Q", "-p", "debug", "-n", "1", "--wrap", "sleep 100000")
+    if a.running:
+        deadline = time.time() + 120
+        while len(sh("squeue", "-h", "-t", "R", "-o", "%i").split()) < a.running:
+            if time.time() > deadline:
+                raise SystemExit(f"{a.running} jobs did not all start in 120 s")
+            time.sleep(1)
     nodes = len(sh("sinfo", "-h", "-N", "-o", "%N").split())
-    print(f"cluster: {queue_size()} jobs, {nodes} node lines; nothing changes from here", flush=True)
+    running = len(sh("squeue", "-h", "-t", "R", "-o", "%i").split())
+    print(f"cluster: {queue_size()} jobs ({running} running), {nodes} node lines; nothing changes from here", flush=True)
     peers = [("ours", lambda port: start_exporter(a.exporter, port, []), False),
              ("baseline", lambda port: start_exporter(a.baseline, port, []), False)]
     if a.azslurm_venv:
         peers.append(("azslurm", lambda port: start_azslurm(a.azslurm_venv, port), True))
+        # Ours with azslurm-exporter's data at its intervals (squeue 60 s,
+        # sinfo 30 s, sdiag and sacct 300 s), what the issue compares
+        # slurmctld's load at; the collectors it has no peer for are off.
+        peers.append(("ours@az", lambda port: start_exporter(a.exporter, port, AZ_INTERVALS), False))
+    cycles = {}
+    for name, path in [("ours", a.exporter), ("baseline", a.baseline)]:
+        cycles[name] = full_cycle(path)
+        print(f"{name}: one full cycle (collect --once): {cycles[name]}", flush=True)
     rows = {name: window(name, start, children, a.warmup, a.seconds) for name, start, children in peers}
     print()
     print(f"steady cluster, each exporter alone at its default intervals, Prometheus every 15 s (gzip), "
@@ -136,6 +224,16 @@ def main():
         o = rows["ours"][k]
         ratios = "".join(f"{(o / rows[n][k] if rows[n][k] else float('nan')):16.3f}" for n in names[1:])
         print(f"{label:34}" + "".join(f"{rows[n][k]:12.4f}" for n in names) + ratios)
+    if "ours@az" in rows:
+        o, z = rows["ours@az"], rows["azslurm"]
+        print(f"{'same data, same intervals':34}ours@az/azslurm: CPU {o['cpu'] / z['cpu']:.3f}, "
+              f"slurmctld RPCs {o['rpcs'] / z['rpcs']:.3f}, RPC time {o['rpc_ms'] / z['rpc_ms']:.3f}")
+    print()
+    print("one full collection cycle (collect --once: every source loaded, every family made and rendered)")
+    print(f"{'':34}{'ours':>12}{'baseline':>12}{'ours/baseline':>16}")
+    for i, label in enumerate(["wall time (ms)", "CPU (ms)", "peak RSS (MB)", "sample lines"]):
+        o, b = cycles["ours"][i], cycles["baseline"][i]
+        print(f"{label:34}{o:12.1f}{b:12.1f}{(o / b if b else float('nan')):16.3f}")
     bad = [n for n, r in rows.items() if r["up"] != 1.0 or abs(r["samples"] - r["lines"]) > 50]
     if bad:
         sys.exit(f"Prometheus did not read every sample of {bad}")

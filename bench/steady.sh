@@ -8,6 +8,8 @@
 #
 #   bench/steady.sh                      # 10000 jobs, 2000 nodes, 180 s windows
 #   BENCH_SECONDS=120 bench/steady.sh
+#   BENCH_SLURMD_TIMEOUT=30 bench/steady.sh   # slurmd pinged every 10 s
+#   BENCH_JOBS=100000 BENCH_NODES=10000 BENCH_RUNNING=12 bench/steady.sh
 #   BENCH_AZSLURM=/path/to/cyclecloud-slurm bench/steady.sh
 #
 # BENCH_AZSLURM: a checkout of Azure/cyclecloud-slurm made outside this
@@ -43,9 +45,16 @@ if [ -n "${BENCH_AZSLURM:-}" ]; then
 fi
 scripts/embedded-slurm.sh stop
 export EMBED_DIR=$here/.embedded-bench EMBED_CLOUD_NODES=${BENCH_NODES:-2000}
+# Slurm's default SlurmdTimeout (CycleCloud's slurm.conf leaves it unset):
+# slurmctld pings each slurmd every 100 s, and each answer (load, free
+# memory) marks the node table changed. The test bed's 30 s would reload
+# the node table every 10 s, which no steady production cluster does.
+export EMBED_SLURMD_TIMEOUT=${BENCH_SLURMD_TIMEOUT:-300}
+# Room for BENCH_JOBS (Slurm refuses jobs past MaxJobCount).
+export EMBED_MAX_JOBS=$(( ${BENCH_JOBS:-10000} + 10000 ))
 scripts/embedded-slurm.sh reset   # a fresh cluster: the node count is part of its config
 scripts/embedded-slurm.sh start
 export SLURM_CONF=$EMBED_DIR/slurm.conf
 cd bench
-/usr/bin/python3 steady.py --jobs "${BENCH_JOBS:-10000}" --seconds "${BENCH_SECONDS:-180}" \
+/usr/bin/python3 steady.py --jobs "${BENCH_JOBS:-10000}" --running "${BENCH_RUNNING:-0}" --seconds "${BENCH_SECONDS:-180}" \
   --exporter "$here/target/release/slurm-ha-exporter" --baseline "$wt/target/release/slurm-ha-exporter" "${az[@]}"

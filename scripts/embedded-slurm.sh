@@ -16,7 +16,11 @@
 # CPUs each (default 4), EMBED_PLUGIN (path of
 # a built libjob_submit_ha_exporter.so: slurmctld loads it as
 # JobSubmitPlugins=ha_exporter and it serves on 127.0.0.1:EMBED_PLUGIN_PORT,
-# default 19180; EMBED_HELPER is its accounting helper, the daemon binary).
+# default 19180; EMBED_HELPER is its accounting helper, the daemon binary),
+# EMBED_MAX_JOBS (MaxJobCount, default 20000), EMBED_SLURMD_TIMEOUT
+# (default 30 for the tests: slurmctld pings every slurmd each third of it,
+# and every answer marks the node table changed; benchmarks of a steady
+# cluster use Slurm's default, 300).
 # A running slurmctld whose slurm.conf changed is restarted by `start`.
 set -euo pipefail
 
@@ -107,7 +111,7 @@ DefMemPerCPU=100
 SlurmdParameters=config_overrides
 ReturnToService=2
 SlurmctldTimeout=10
-SlurmdTimeout=30
+SlurmdTimeout=${EMBED_SLURMD_TIMEOUT:-30}
 MinJobAge=2
 MaxJobCount=${EMBED_MAX_JOBS:-20000}
 KillWait=2
