@@ -1437,3 +1437,20 @@ fn sigterm_and_sigint_stop_the_daemon_cleanly_and_at_once() {
         assert!(status.success(), "signal {sig}: {status:?}");
     }
 }
+
+#[test]
+fn one_cycle_loads_each_source_once_however_many_collectors_read_it() {
+    let _c = cluster();
+    // Jobs are read by three collectors (jobs, accounts, users), nodes by
+    // two, with collectors between them: each message is still loaded
+    // once, though each is freed as soon as the cycle is done reading it.
+    let (text, ok) = collect_once(&[
+        "--collector.accounts",
+        "--collector.users",
+        "--no-collector.accounting",
+    ]);
+    assert!(ok, "{text}");
+    for source in ["jobs", "nodes", "partitions"] {
+        assert_eq!(requests(&text, source), (1.0, 0.0), "{source}");
+    }
+}
