@@ -123,15 +123,21 @@ def start_azslurm(venv, port):
 
 
 def full_cycle(exporter):
-    """collect --once, alone: (wall ms, CPU ms, peak RSS MB, sample lines)."""
+    """collect --once, alone: (wall ms, CPU ms, peak RSS MB, sample lines).
+    Peak RSS through GNU time: a child forked from this Python process
+    counts Python's pages until it execs, so wait4's own figure is never
+    below Python's (some 40 MB)."""
     t0 = time.time()
-    p = subprocess.Popen([exporter, "collect", "--once"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(["/usr/bin/time", "-f", "peak-kb %M", exporter, "collect", "--once"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = sum(1 for l in p.stdout if l and not l.startswith(b"#"))
+    err = p.stderr.read().decode()
     _, status, usage = os.wait4(p.pid, 0)
     wall = (time.time() - t0) * 1000
     if status != 0:
         print(f"warning: {exporter} collect --once: a collector failed (wait status {status})", flush=True)
-    return wall, (usage.ru_utime + usage.ru_stime) * 1000, usage.ru_maxrss / 1024, lines
+    peak_kb = int(err.rsplit("peak-kb ", 1)[1].split()[0])
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, peak_kb / 1024, lines
 
 
 def window(name, start, children, warmup, seconds):

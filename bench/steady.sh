@@ -25,6 +25,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/install-deps.sh
 cargo build --release -p slurm-ha-exporter
+# GNU time: the peak RSS of one full cycle (bench/steady.py says why).
+[ -x /usr/bin/time ] || apt-get install -y -qq time
 rev=${BENCH_BASELINE_REV:-3f31a2a}
 wt=$here/target/bench-baseline
 if [ "$(git -C "$wt" rev-parse HEAD 2>/dev/null)" != "$(git rev-parse "$rev^{commit}")" ]; then
