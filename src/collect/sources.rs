@@ -23,7 +23,7 @@ pub enum Source {
 }
 
 // Adding a source: a variant here (and in ALL and `name`), its slot in
-// `Sources` and in `slot`/`slot_mut`, its typed accessor, and a `Load` impl
+// `Slots` and in `get`/`get_mut`, its typed accessor, and a `Load` impl
 // if it is loaded in a way none of the impls below covers.
 impl Source {
     pub const ALL: [Source; 5] = [
@@ -65,11 +65,7 @@ const CONFIG_MAX_AGE: Duration = Duration::from_secs(300);
 #[derive(Default)]
 pub struct Sources {
     cycle: u64,
-    jobs: Slot<Jobs>,
-    nodes: Slot<Nodes>,
-    partitions: Slot<Partitions>,
-    stats: Slot<SchedulerStats>,
-    config: Slot<Config>,
+    slots: Slots,
     /// RPCs issued to slurmctld so far, by source (for self-metrics).
     pub rpcs: RpcCounts,
     /// StateSaveLocation as the role check found it (daemon only).
@@ -79,19 +75,56 @@ pub struct Sources {
     failed_in_cycle: Option<String>,
 }
 
-/// Requests sent to slurmctld, by source: all of them, and those answered
+/// One slot per source, apart from the rest of `Sources` so a slot and
+/// its RPC count can be borrowed together.
+#[derive(Default)]
+struct Slots {
+    jobs: Slot<Jobs>,
+    nodes: Slot<Nodes>,
+    partitions: Slot<Partitions>,
+    stats: Slot<SchedulerStats>,
+    config: Slot<Config>,
+}
+
+impl Slots {
+    fn get(&self, s: Source) -> &dyn Load {
+        match s {
+            Source::Jobs => &self.jobs,
+            Source::Nodes => &self.nodes,
+            Source::Partitions => &self.partitions,
+            Source::Stats => &self.stats,
+            Source::Config => &self.config,
+        }
+    }
+
+    fn get_mut(&mut self, s: Source) -> &mut dyn Load {
+        match s {
+            Source::Jobs => &mut self.jobs,
+            Source::Nodes => &mut self.nodes,
+            Source::Partitions => &mut self.partitions,
+            Source::Stats => &mut self.stats,
+            Source::Config => &mut self.config,
+        }
+    }
+}
+
+/// Requests one source sent to slurmctld: all of them, and those answered
 /// "no change" (incremental sources only).
 #[derive(Default, Clone, Copy, Debug)]
-pub struct RpcCounts {
-    sent: [u64; Source::ALL.len()],
-    unchanged: [u64; Source::ALL.len()],
+struct Count {
+    sent: u64,
+    unchanged: u64,
 }
+
+/// Requests sent to slurmctld, by source.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct RpcCounts([Count; Source::ALL.len()]);
 
 impl RpcCounts {
     /// (answered with data, answered "no change") for `s`.
     pub fn of(&self, s: Source) -> (u64, u64) {
-        let i = s as usize;
-        (self.sent[i] - self.unchanged[i], self.unchanged[i])
+        let c = self.0[s as usize];
+        (c.sent - c.unchanged, c.unchanged)
     }
 }
 
@@ -126,7 +159,7 @@ impl<T> Default for Slot<T> {
 trait Load {
     /// Checks the source for this cycle (`full`: load the whole data even
     /// if slurmctld would answer "no change"); counts the RPCs it sends.
-    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Counted) -> Result<(), String>;
+    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Count) -> Result<(), String>;
     fn version(&self) -> u64 {
         0
     }
@@ -136,21 +169,15 @@ trait Load {
     fn release(&mut self) {}
 }
 
-/// One source's cells of `RpcCounts`.
-struct Counted<'a> {
-    sent: &'a mut u64,
-    unchanged: &'a mut u64,
-}
-
 /// Incremental: loads with update_time = the newest last_update we got
 /// (none when `full`). "No change" keeps the version; new data bumps it.
 impl<M: Message> Load for Slot<Loaded<M>> {
-    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Counted) -> Result<(), String> {
+    fn ensure(&mut self, cycle: u64, full: bool, rpcs: &mut Count) -> Result<(), String> {
         if self.tried_in == Some(cycle) && !(full && self.value.is_none()) {
             return self.error.clone().map_or(Ok(()), Err);
         }
         self.tried_in = Some(cycle);
-        *rpcs.sent += 1;
+        rpcs.sent += 1;
         let since = if full { None } else { self.last_update };
         match Loaded::<M>::load(since) {
             Ok(Some(v)) => {
@@ -161,7 +188,7 @@ impl<M: Message> Load for Slot<Loaded<M>> {
                 Ok(())
             }
             Ok(None) => {
-                *rpcs.unchanged += 1;
+                rpcs.unchanged += 1;
                 self.error = None;
                 Ok(())
             }
@@ -184,9 +211,9 @@ impl<M: Message> Load for Slot<Loaded<M>> {
 
 /// Loaded again in every cycle that needs it.
 impl Load for Slot<SchedulerStats> {
-    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Counted) -> Result<(), String> {
+    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Count) -> Result<(), String> {
         once_per_cycle(self, cycle, || {
-            *rpcs.sent += 1;
+            rpcs.sent += 1;
             slurm::load_statistics()
         })
     }
@@ -194,13 +221,13 @@ impl Load for Slot<SchedulerStats> {
 
 /// Reused for CONFIG_MAX_AGE: it changes only on reconfigure.
 impl Load for Slot<Config> {
-    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Counted) -> Result<(), String> {
+    fn ensure(&mut self, cycle: u64, _full: bool, rpcs: &mut Count) -> Result<(), String> {
         let fresh = self.loaded_at.is_some_and(|t| t.elapsed() < CONFIG_MAX_AGE);
         if fresh && self.value.is_some() {
             return Ok(());
         }
         let res = once_per_cycle(self, cycle, || {
-            *rpcs.sent += 1;
+            rpcs.sent += 1;
             Config::load()
         });
         if res.is_ok() {
@@ -213,26 +240,6 @@ impl Load for Slot<Config> {
 impl Sources {
     pub fn new() -> Sources {
         Sources::default()
-    }
-
-    fn slot(&self, s: Source) -> &dyn Load {
-        match s {
-            Source::Jobs => &self.jobs,
-            Source::Nodes => &self.nodes,
-            Source::Partitions => &self.partitions,
-            Source::Stats => &self.stats,
-            Source::Config => &self.config,
-        }
-    }
-
-    fn slot_mut(&mut self, s: Source) -> &mut dyn Load {
-        match s {
-            Source::Jobs => &mut self.jobs,
-            Source::Nodes => &mut self.nodes,
-            Source::Partitions => &mut self.partitions,
-            Source::Stats => &mut self.stats,
-            Source::Config => &mut self.config,
-        }
     }
 
     /// Starts a cycle: every source may be loaded again, once.
@@ -249,18 +256,18 @@ impl Sources {
     /// Frees the large messages; their versions and update times stay.
     pub fn release(&mut self) {
         for s in Source::ALL.into_iter().filter(|s| s.released_after_cycle()) {
-            self.slot_mut(s).release();
+            self.slots.get_mut(s).release();
         }
     }
 
     /// Version of an incremental source's newest data (0: none yet).
     pub fn version(&self, s: Source) -> u64 {
-        self.slot(s).version()
+        self.slots.get(s).version()
     }
 
     /// Whether the data of a source is in memory now.
     pub fn held(&self, s: Source) -> bool {
-        self.slot(s).held()
+        self.slots.get(s).held()
     }
 
     /// Makes sure each of `needs` is checked for this cycle (incremental
@@ -286,53 +293,47 @@ impl Sources {
     }
 
     fn ensure_one(&mut self, need: Source, full: bool) -> Result<(), String> {
-        let cycle = self.cycle;
-        let i = need as usize;
-        // A copy: the counts are a field beside the slots.
-        let mut rpcs = self.rpcs;
-        let mut counted = Counted {
-            sent: &mut rpcs.sent[i],
-            unchanged: &mut rpcs.unchanged[i],
-        };
-        let res = self.slot_mut(need).ensure(cycle, full, &mut counted);
-        self.rpcs = rpcs;
-        res
+        let count = &mut self.rpcs.0[need as usize];
+        self.slots.get_mut(need).ensure(self.cycle, full, count)
     }
 
     pub fn jobs(&self) -> &Jobs {
-        held(&self.jobs, "jobs not loaded: declare Source::Jobs")
+        value_of(&self.slots.jobs, "jobs not loaded: declare Source::Jobs")
     }
     pub fn nodes(&self) -> &Nodes {
-        held(&self.nodes, "nodes not loaded: declare Source::Nodes")
+        value_of(&self.slots.nodes, "nodes not loaded: declare Source::Nodes")
     }
     pub fn partitions(&self) -> &Partitions {
-        held(
-            &self.partitions,
+        value_of(
+            &self.slots.partitions,
             "partitions not loaded: declare Source::Partitions",
         )
     }
     pub fn stats(&self) -> &SchedulerStats {
-        held(&self.stats, "stats not loaded: declare Source::Stats")
+        value_of(&self.slots.stats, "stats not loaded: declare Source::Stats")
     }
     pub fn config(&self) -> &Config {
-        held(&self.config, "config not loaded: declare Source::Config")
+        value_of(
+            &self.slots.config,
+            "config not loaded: declare Source::Config",
+        )
     }
     /// The statistics if this cycle loaded them (a `wants` source).
     pub fn stats_this_cycle(&self) -> Option<&SchedulerStats> {
-        let s = &self.stats;
+        let s = &self.slots.stats;
         (s.tried_in == Some(self.cycle) && s.error.is_none())
             .then_some(s.value.as_ref())
             .flatten()
     }
     /// The configuration if it was ever loaded (no RPC).
     pub fn config_if_loaded(&self) -> Option<&Config> {
-        self.config.value.as_ref()
+        self.slots.config.value.as_ref()
     }
 }
 
 /// A slot's value; a collector that reads a source it did not declare is a
 /// bug of ours, caught by the first test that runs it.
-fn held<'a, T>(slot: &'a Slot<T>, bug: &str) -> &'a T {
+fn value_of<'a, T>(slot: &'a Slot<T>, bug: &str) -> &'a T {
     slot.value.as_ref().expect(bug)
 }
 
