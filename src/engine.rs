@@ -416,8 +416,13 @@ impl Engine {
             .sum();
         Snapshot::new(
             parts,
-            // A standby is ready as soon as it answers.
-            !active || self.slots.iter().all(|s| s.ran),
+            // Active: ready once every collector ran. A standby is ready
+            // as soon as the role thread has decided it.
+            if active {
+                self.slots.iter().all(|s| s.ran)
+            } else {
+                view.is_none_or(RoleView::decided)
+            },
             active,
             series,
         )

@@ -694,7 +694,10 @@ fn both_formats_pass_promtool_and_negotiation_picks_them() {
     // Every collector that can run here, the opt-in ones too.
     let d = daemon(&["--collector.accounts", "--collector.users"]);
     let text = metrics(d.port);
-    assert!(text.contains("slurm_user_jobs{user=\"root\",state=\"pending\"} 1"));
+    assert!(
+        text.contains("slurm_user_jobs{user=\"root\",state=\"pending\"} 1"),
+        "{text}"
+    );
     assert!(
         text.contains("squeue_partition_jobs_state{partition=\"debug\",state=\"pending\"} 1"),
         "job {id}: {}\n{text}",

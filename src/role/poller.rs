@@ -52,11 +52,23 @@ pub struct RoleView {
     pub state_dir: Option<PathBuf>,
 }
 
+/// What a view says before the role thread's first decision.
+const UNDECIDED: &str = "none";
+
+impl RoleView {
+    /// Whether the role thread has decided at all: until then the
+    /// exporter answers but is not ready (a scrape could get neither the
+    /// cluster nor a standby's verdict).
+    pub fn decided(&self) -> bool {
+        self.source != UNDECIDED
+    }
+}
+
 impl Default for RoleView {
     fn default() -> Self {
         RoleView {
             role: Role::Unknown,
-            source: "none",
+            source: UNDECIDED,
             my_index: None,
             transitions: 0,
             heartbeat_age: None,
@@ -130,7 +142,11 @@ impl RolePoller {
     pub fn view(&self) -> RoleView {
         RoleView {
             role: self.role(),
-            source: self.tracker.current.as_ref().map_or("none", |d| d.source),
+            source: self
+                .tracker
+                .current
+                .as_ref()
+                .map_or(UNDECIDED, |d| d.source),
             my_index: self.my_index,
             transitions: self.tracker.transitions,
             heartbeat_age: self.heartbeat_age,

@@ -13,9 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A standby's whole exposition: who it is, nothing about the cluster.
+/// Not ready before the first decision: a readiness probe (and a test)
+/// that saw it would otherwise take "not decided yet" for an answer.
 pub(crate) fn standby_snapshot(view: &RoleView) -> Snapshot {
     let own = role_families(Some(view), false);
-    Snapshot::of(&own.iter().collect::<Vec<_>>(), true, false)
+    Snapshot::of(&own.iter().collect::<Vec<_>>(), view.decided(), false)
 }
 
 /// How often the role thread looks at the heartbeat between full polls.
@@ -136,4 +138,32 @@ pub(crate) fn role_families(view: Option<&RoleView>, active: bool) -> Vec<Family
             crate::role::claim::now_ms() as f64 / 1000.0,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine publishes what it has before the role thread's first
+    /// poll; a readiness probe must not take that for an answer (a test
+    /// scraped such a snapshot and found no cluster series).
+    #[test]
+    fn a_standby_is_ready_only_once_the_role_is_decided() {
+        let undecided = RoleView::default();
+        assert!(!undecided.decided());
+        assert!(!standby_snapshot(&undecided).complete);
+        let decided = RoleView {
+            role: Role::Standby,
+            source: "heartbeat",
+            ..RoleView::default()
+        };
+        assert!(standby_snapshot(&decided).complete);
+        // "Not a controller" is a decision too, and final.
+        let elsewhere = RoleView {
+            role: Role::Unknown,
+            source: "config",
+            ..RoleView::default()
+        };
+        assert!(standby_snapshot(&elsewhere).complete);
+    }
 }
