@@ -23,8 +23,11 @@ fn plugin_cluster() -> common::ClusterGuard {
         "the embedded cluster runs without the plugin: start it with \
          EMBED_PLUGIN=target/debug/libjob_submit_ha_exporter.so (scripts/test.sh does)"
     );
+    // Active and ready: the first active snapshot is published after the
+    // first collector, before the others (nodes) have run.
     wait_until("the plugin to serve", Duration::from_secs(60), || {
         scrape().is_some_and(|t| t.contains("slurm_exporter_active 1"))
+            && http_get(port(), "/-/ready", None).is_some_and(|(s, _, _)| s == 200)
     });
     guard
 }

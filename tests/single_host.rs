@@ -754,6 +754,11 @@ fn success(text: &str, collector: &str) -> Option<f64> {
 fn a_dead_slurmctld_keeps_the_last_snapshot_and_recovers() {
     let _c = cluster();
     sh_ok("sbatch", &["-Q", "-p", "debug", "--wrap", "sleep 300"]);
+    // Running before the first scrape: a job that starts after it would
+    // change the last good values this test expects to be kept.
+    wait_until("the job to run", Duration::from_secs(60), || {
+        sh("squeue", &["-h", "-t", "R", "-o", "%i"]).lines().count() == 1
+    });
     let d = daemon(&[
         "--collector.jobs.interval=1s",
         "--collector.nodes.interval=1s",

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 /// that saw it would otherwise take "not decided yet" for an answer.
 pub(crate) fn standby_snapshot(view: &RoleView) -> Snapshot {
     let own = role_families(Some(view), false);
-    Snapshot::of(&own.iter().collect::<Vec<_>>(), view.decided(), false)
+    // A view that says active is published as a standby only in the
+    // instant before the engine has seen the change: not final either.
+    let ready = view.decided() && view.role != Role::Active;
+    Snapshot::of(&own.iter().collect::<Vec<_>>(), ready, false)
 }
 
 /// How often the role thread looks at the heartbeat between full polls.
@@ -165,5 +168,14 @@ mod tests {
             ..RoleView::default()
         };
         assert!(standby_snapshot(&elsewhere).complete);
+        // Active, but not yet seen by the engine (it publishes a standby
+        // until it has): the cluster's families are still to come.
+        let active = RoleView {
+            role: Role::Active,
+            source: "config",
+            transitions: 1,
+            ..RoleView::default()
+        };
+        assert!(!standby_snapshot(&active).complete);
     }
 }
