@@ -10,7 +10,8 @@
 #                                     container (its own embedded Slurm)
 #   scripts/suite.sh SUITE ha [FILTER]  HA scenarios on the Docker bed of
 #                                     that suite, daemon mode then plugin mode
-#                                     (default: steady state, kill -9, failback)
+#                                     (HA_MODES="daemon plugin" by default;
+#                                     FILTER: steady state, kill -9, failback)
 #   scripts/suite.sh SUITE all        the three above
 #   scripts/suite.sh SUITE shell      a shell in the build container
 #   scripts/suite.sh SUITE run CMD... a command in the build container
@@ -75,7 +76,8 @@ single() {
 ha() {
   local filter=${1:-test(exactly_one)} mode t0
   local rc=0
-  for mode in daemon plugin; do
+  for mode in ${HA_MODES:-daemon plugin}; do
+    case "$mode" in daemon|plugin) ;; *) echo "suite: unknown HA mode $mode (daemon, plugin)" >&2; return 2 ;; esac
     t0=$SECONDS
     SUITE=$SUITE "$here/docker/cluster.sh" down >/dev/null 2>&1 || true
     SUITE=$SUITE EXPORTER_MODE=$mode EXPORTER_BIN=$target/debug/slurm-ha-exporter \
