@@ -416,12 +416,12 @@ impl Engine {
             .sum();
         Snapshot::new(
             parts,
-            // Active: ready once every collector ran. A standby is ready
-            // as soon as the role thread has decided it.
+            // Active: ready once every collector ran. A standby: once
+            // the role thread has decided it.
             if active {
                 self.slots.iter().all(|s| s.ran)
             } else {
-                view.is_none_or(RoleView::decided)
+                view.is_none_or(RoleView::standby_ready)
             },
             active,
             series,

@@ -62,6 +62,13 @@ impl RoleView {
     pub fn decided(&self) -> bool {
         self.source != UNDECIDED
     }
+
+    /// Whether a standby answer of this view is final (ready): decided,
+    /// and not active (an active view is answered as a standby only in
+    /// the instant before the engine has seen the change).
+    pub fn standby_ready(&self) -> bool {
+        self.decided() && self.role != Role::Active
+    }
 }
 
 impl Default for RoleView {

@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 /// that saw it would otherwise take "not decided yet" for an answer.
 pub(crate) fn standby_snapshot(view: &RoleView) -> Snapshot {
     let own = role_families(Some(view), false);
-    // A view that says active is published as a standby only in the
-    // instant before the engine has seen the change: not final either.
-    let ready = view.decided() && view.role != Role::Active;
-    Snapshot::of(&own.iter().collect::<Vec<_>>(), ready, false)
+    Snapshot::of(&own.iter().collect::<Vec<_>>(), view.standby_ready(), false)
 }
 
 /// How often the role thread looks at the heartbeat between full polls.
