@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks what contrib/ ships, without Slurm: the Prometheus rules
 # (promtool check rules, then their unit tests with promtool test rules)
-# and the dashboards (the JSON is what grafana/generate.py writes).
+# and the dashboards (the JSON is what grafana/generate.py writes), and the
+# rules' Azure Monitor form (what prometheus/azure-rule-groups.py writes).
 # tests/contrib_files.rs checks the dashboards' queries; tests/ha_cluster.rs
 # evaluates them, and the rules, on the Docker bed's Prometheus.
 #
@@ -77,5 +78,9 @@ python3 "$dir/grafana/generate.py" "$out" >/dev/null
 for f in "$dir"/grafana/*.json; do
   check cmp "$f" "$out/$(basename "$f")"
 done
+# The rules as Azure Monitor rule groups: written from the YAML (Debian's
+# python3-yaml, hence /usr/bin/python3).
+check /usr/bin/python3 "$dir/prometheus/azure-rule-groups.py" "$out/azure.json"
+check cmp "$dir/prometheus/slurm-ha-exporter.azure.json" "$out/azure.json"
 echo "contrib: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -2,7 +2,8 @@
 # Drives the HA test cluster (docker/compose.yml): ctl1 (primary) and ctl2
 # (backup) slurmctld sharing StateSaveLocation, dbd (slurmdbd + MariaDB),
 # node1, node2 (slurmd), prometheus scraping the exporter on both
-# controllers. Every wait polls with a deadline.
+# controllers, and CycleCloud's monitoring beside it (a Prometheus agent per
+# controller remote-writing into a second store). Every wait polls with a deadline.
 #
 #   docker/cluster.sh up        build images and the exporter, start (undoing faults left
 #                               by an earlier run), wait until ready, print URLs
@@ -17,7 +18,7 @@
 #   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
 #
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
-# EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT,
+# EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT/STORE_PORT,
 # EXPORTER_MODE: daemon (default: slurm-ha-exporter beside each slurmctld) or
 # plugin (no daemon: slurmctld loads job_submit_ha_exporter.so, configured by
 # ha_exporter.conf with the same flags; EXPORTER_PLUGIN overrides the .so).
@@ -51,6 +52,7 @@ cid() { echo "${COMPOSE_PROJECT_NAME}_$1_1"; }
 prepare() {
   mkdir -p "$CLUSTER_DIR" "$EXPORTER_DIR"
   cp "$here/etc/slurm.conf" "$here/etc/gres.conf" "$here/etc/slurmdbd.conf" "$here/etc/prometheus.yml" \
+    "$here/etc/store.yml" "$here/etc/agent-ctl1.yml" "$here/etc/agent-ctl2.yml" \
     "$repo/contrib/prometheus/slurm-ha-exporter.rules.yml" "$CLUSTER_DIR/"
   [ -s "$CLUSTER_DIR/munge.key" ] || dd if=/dev/urandom of="$CLUSTER_DIR/munge.key" bs=1024 count=1 2>/dev/null
   chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR"/*.yml
@@ -213,7 +215,7 @@ up() {
     # supervisor loop starts the new one).
     for c in ctl1 ctl2; do x "$c" pkill -f /opt/exporter/slurm-ha-exporter || true; done
   fi
-  log "ready: Prometheus http://127.0.0.1:${PROMETHEUS_PORT:-19090}  exporters http://127.0.0.1:${CTL1_PORT:-19101}/metrics (ctl1), http://127.0.0.1:${CTL2_PORT:-19102}/metrics (ctl2)"
+  log "ready: Prometheus http://127.0.0.1:${PROMETHEUS_PORT:-19090} (agents' store :${STORE_PORT:-19091})  exporters http://127.0.0.1:${CTL1_PORT:-19101}/metrics (ctl1), http://127.0.0.1:${CTL2_PORT:-19102}/metrics (ctl2)"
 }
 
 cmd=${1:-up}; shift || true

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PKGS=(libslurm-dev libclang-dev clang slurmctld slurmd slurmdbd slurm-client munge
-      mariadb-server prometheus python3-prometheus-client curl procps
+      mariadb-server prometheus python3-prometheus-client python3-yaml curl procps
       debootstrap docker-compose dpkg-dev)
 
 missing=()

@@ -314,7 +314,10 @@ fn finished_job_counts_never_extrapolate() {
             );
         }
         assert!(
-            expr.contains("last_over_time(") && expr.contains("max without(instance, pod)"),
+            expr.contains("last_over_time(")
+                && expr.contains(
+                    "max by (cluster, partition, exit_code, reason, state) (last_over_time("
+                ),
             "{dashboard}: {panel:?}: finished jobs not counted on the merged counter: {expr}"
         );
     }
@@ -376,4 +379,164 @@ fn the_readme_names_every_dashboard() {
             "contrib/grafana/README.md does not mention {name}"
         );
     }
+}
+
+/// Every (where, expression) of the dashboards and the rules.
+fn all_exprs() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = dashboard_exprs()
+        .into_iter()
+        .map(|(d, p, e)| (format!("{d}: {p:?}"), e))
+        .collect();
+    out.extend(
+        rule_exprs()
+            .into_iter()
+            .map(|(r, e)| (format!("rules: {r}"), e)),
+    );
+    out
+}
+
+/// CycleCloud's agents (and any site) tell the targets of a cluster apart
+/// by labels we cannot know (nodearray, physical_host, pod, zone...): a
+/// merge that removes a list of them leaves two series where one was meant,
+/// and a finished-jobs window across a failover counts a whole total twice.
+/// So no merge names target labels: `without` only ever removes the
+/// family's own labels, and a `max` that merges targets keeps every own
+/// label and `cluster` (the only per-target label allowed is `instance`,
+/// in the per-exporter views of the exporter's own families).
+#[test]
+fn merges_group_by_the_familys_own_labels_never_without_target_labels() {
+    let fams = families();
+    let mut problems = Vec::new();
+    let mut merges = 0;
+    for (place, expr) in all_exprs() {
+        for a in aggregations(&expr) {
+            let Some(family) = &a.family else {
+                if a.grouping == "without" {
+                    problems.push(format!(
+                        "{place}: `{} without ({})` over more than one family's selector",
+                        a.op,
+                        a.labels.join(", ")
+                    ));
+                }
+                continue;
+            };
+            let Some(own) = own_labels(&fams, family) else {
+                continue; // a recorded series (slurm:...): checked where it is recorded
+            };
+            let per_exporter = family.starts_with("slurm_exporter_");
+            if a.grouping == "without" {
+                if let Some(l) = a.labels.iter().find(|l| !own.contains(l)) {
+                    problems.push(format!(
+                        "{place}: `{} without` removes {l}, not a label of {family} ({own:?}): {expr}",
+                        a.op
+                    ));
+                }
+                continue;
+            }
+            for l in &a.labels {
+                if l != "cluster" && !own.contains(l) && !(per_exporter && l == "instance") {
+                    problems.push(format!(
+                        "{place}: `{} by` keeps {l}, a label {family} does not have ({own:?}): {expr}",
+                        a.op
+                    ));
+                }
+            }
+            if a.op == "max" && !a.labels.iter().any(|l| l == "instance") {
+                merges += 1;
+                let want: BTreeSet<&str> =
+                    own.iter().map(String::as_str).chain(["cluster"]).collect();
+                let got: BTreeSet<&str> = a.labels.iter().map(String::as_str).collect();
+                if got != want {
+                    problems.push(format!(
+                        "{place}: a merge of {family} by {got:?}, must be by {want:?}: {expr}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        merges > 50,
+        "only {merges} merges found: is the parser right?"
+    );
+}
+
+#[test]
+fn the_aggregation_parser_finds_the_family_and_its_grouping() {
+    let a = aggregations(
+        "topk(10, max by (cluster, rpc) (rate(slurm_rpc_calls_total{cluster=~\"$cluster\"}[$__rate_interval])))",
+    );
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].op, "max");
+    assert_eq!(a[0].labels, ["cluster", "rpc"]);
+    assert_eq!(a[0].family.as_deref(), Some("slurm_rpc_calls_total"));
+    let a = aggregations(
+        "sum by (state) ((max by (cluster, state) (last_over_time(x{a=\"b\"}[1d] offset $__range))))",
+    );
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0].family, None, "the outer one aggregates an expression");
+    assert_eq!(a[1].family.as_deref(), Some("x"));
+    let a = aggregations("max by (cluster, instance) (2 * y or z)");
+    assert_eq!(a[0].family, None);
+    let a = aggregations("group without (version) (b) unless group without (version) (c)");
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1].grouping, "without");
+    assert_eq!(a[1].family.as_deref(), Some("c"));
+}
+
+/// The names and labels of contrib/families.json are the exporter's: each
+/// family is one the collectors name (tests/ha_cluster.rs checks the labels
+/// against what the exporters export), and every family a dashboard or
+/// rule reads is listed.
+#[test]
+fn families_json_lists_every_family_the_dashboards_and_rules_read() {
+    let fams = families();
+    let known = known_metrics();
+    let mut problems = Vec::new();
+    for f in fams.keys() {
+        if !known.contains(f) {
+            problems.push(format!("contrib/families.json: {f} is not a name in src/"));
+        }
+    }
+    for (place, expr) in all_exprs() {
+        for m in metric_names(&expr) {
+            if !m.contains(':') && m != "ALERTS" && own_labels(&fams, &m).is_none() {
+                problems.push(format!("{place}: {m} is not in contrib/families.json"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The exporter is found by its own series, whatever its scrape job is
+/// called (`slurm` here, `azslurm_exporter` in CycleCloud), and `up` is
+/// never read: a node whose remote-write agent died sends no `up == 0`.
+/// And the dashboards read the exporter's families alone, so they work where
+/// no rule is evaluated (CycleCloud's agents, Azure Monitor without our rule
+/// groups).
+#[test]
+fn no_panel_or_rule_reads_a_job_name_up_or_a_recorded_series() {
+    let mut problems = Vec::new();
+    for (place, expr) in all_exprs() {
+        for (m, matchers) in metric_selectors(&expr) {
+            if m == "up" {
+                problems.push(format!("{place}: reads `up`: {expr}"));
+            }
+            if matchers.is_some_and(|s| s.contains("job")) {
+                problems.push(format!("{place}: selects on a job: {expr}"));
+            }
+            if !place.starts_with("rules:") && m.contains(':') {
+                problems.push(format!("{place}: reads the recorded series {m}"));
+            }
+        }
+        for a in aggregations(&expr) {
+            if a.labels.iter().any(|l| l == "job") {
+                problems.push(format!("{place}: groups by job: {expr}"));
+            }
+        }
+        if expr.contains("on (instance, job)") || expr.contains("on(instance, job)") {
+            problems.push(format!("{place}: matches on instance and job: {expr}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -764,10 +764,46 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
+/// Where the bed's metrics are stored: its Prometheus, which scrapes both
+/// exporters with the cluster as a target label, or the store CycleCloud's
+/// way of monitoring fills (docker/etc/agent-*.yml: an agent per
+/// controller, remote write, the node's external labels).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Store {
+    Bed,
+    Agents,
+}
+
+impl Store {
+    fn port(self) -> String {
+        let (var, default) = match self {
+            Store::Bed => ("PROMETHEUS_PORT", "19090"),
+            Store::Agents => ("STORE_PORT", "19091"),
+        };
+        std::env::var(var).unwrap_or_else(|_| default.into())
+    }
+
+    /// The value of the `cluster` label of the bed's series there.
+    fn cluster(self) -> &'static str {
+        match self {
+            Store::Bed => "hacluster",
+            Store::Agents => "slurm-rg/hacluster",
+        }
+    }
+}
+
 /// One query to the bed's Prometheus (its published port): `data.result`,
 /// or what Prometheus said was wrong.
 fn prom(api: &str, params: &[(&str, String)]) -> Result<Vec<serde_json::Value>, String> {
-    let port = std::env::var("PROMETHEUS_PORT").unwrap_or_else(|_| "19090".into());
+    prom_at(Store::Bed, api, params)
+}
+
+fn prom_at(
+    store: Store,
+    api: &str,
+    params: &[(&str, String)],
+) -> Result<Vec<serde_json::Value>, String> {
+    let port = store.port();
     let mut args = vec![
         "-s".to_string(),
         "-G".into(),
@@ -786,12 +822,22 @@ fn prom(api: &str, params: &[(&str, String)]) -> Result<Vec<serde_json::Value>, 
     if v["status"] != "success" {
         return Err(v.to_string());
     }
-    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    // Queries answer {"result": [...]}, the series API a list.
+    let data = &v["data"];
+    Ok(data["result"]
+        .as_array()
+        .or(data.as_array())
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// An instant query's samples summed (None: no series).
 fn prom_sum(query: &str) -> Option<f64> {
-    let series = prom("query", &[("query", query.to_string())]).unwrap_or_default();
+    prom_sum_at(Store::Bed, query)
+}
+
+fn prom_sum_at(store: Store, query: &str) -> Option<f64> {
+    let series = prom_at(store, "query", &[("query", query.to_string())]).unwrap_or_default();
     (!series.is_empty()).then(|| {
         series
             .iter()
@@ -803,16 +849,36 @@ fn prom_sum(query: &str) -> Option<f64> {
 /// A dashboard expression with Grafana's variables as a user would have
 /// them over `range_secs`: the bed's cluster, every partition and node.
 fn as_grafana_would(expr: &str, range_secs: i64) -> String {
+    as_grafana_would_at(Store::Bed, expr, range_secs)
+}
+
+fn as_grafana_would_at(store: Store, expr: &str, range_secs: i64) -> String {
     expr.replace("$__rate_interval", "60s")
         .replace("$__interval", "15s")
         .replace("$__range", &format!("{range_secs}s"))
-        .replace("$cluster", "hacluster")
+        .replace("$cluster", store.cluster())
         .replace("$partition", ".*")
         .replace("$node", ".*")
 }
 
 /// Families only CycleCloud's tools provide (absent on the bed).
 const CYCLECLOUD_ONLY: &[&str] = &["azslurm_partition_info", "jetpack_cluster_info"];
+
+/// What a finished-jobs panel over the whole window must show, from
+/// sacct's `total` jobs of which `completed` completed (None: not such a
+/// panel).
+fn sacct_would_say(expr: &str, total: f64, completed: f64) -> Option<f64> {
+    if !(expr.contains("sacct_terminal_jobs_total") && expr.contains("$__range")) {
+        return None;
+    }
+    Some(if expr.contains("state=\"completed\"") {
+        completed
+    } else if expr.contains("state!=\"completed\"") {
+        total - completed
+    } else {
+        total
+    })
+}
 
 /// Every query of contrib/grafana evaluated by the bed's Prometheus over a
 /// window (from `since`) that holds a kill -9 failover and a failback: each
@@ -858,7 +924,7 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         "nodes=node2",
         "users=root",
     ]);
-    let merged = "sum(max without(instance) (sacct_terminal_jobs_total{cluster=\"hacluster\"}))";
+    let merged = "sum(max by (cluster, partition, exit_code, reason, state) (sacct_terminal_jobs_total{cluster=\"hacluster\"}))";
     wait_until(
         "Prometheus to hold the exporter's counters, the held job (by partition, account and user) and the reservation",
         Duration::from_secs(90),
@@ -932,15 +998,8 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         let daemon_only = plugin_mode() && names.iter().all(|n| n.starts_with("slurm_dbd_"));
         *panels.entry((dash.clone(), title.clone())).or_default() |=
             !series.is_empty() || cyclecloud_only || daemon_only;
-        if expr.contains("sacct_terminal_jobs_total") && expr.contains("$__range") {
+        if let Some(want) = sacct_would_say(&expr, total, completed) {
             finished_panels += 1;
-            let want = if expr.contains("state=\"completed\"") {
-                completed
-            } else if expr.contains("state!=\"completed\"") {
-                total - completed
-            } else {
-                total
-            };
             let shown = prom_sum(&q).unwrap_or(0.0);
             if shown != want {
                 failures.push(format!(
@@ -961,7 +1020,7 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
     // none yet (seen in CI in plugin mode). Allowed only when no 10-minute
     // rate of them was above 0 anywhere in the window.
     let rpc_counts_moved = prom_sum(&format!(
-        "max_over_time((sum by (cluster) (max without(instance, pod) (rate(slurm_rpc_calls_total{{cluster=\"hacluster\"}}[10m]))))[{range}s:{step}s])"
+        "max_over_time((sum by (cluster) (max by (cluster, rpc) (rate(slurm_rpc_calls_total{{cluster=\"hacluster\"}}[10m]))))[{range}s:{step}s])"
     ))
     .is_some_and(|v| v > 0.0);
     for ((dash, title), data) in &panels {
@@ -1015,6 +1074,8 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
             "exporters exporting at once, at most: {most:?} (must be 1)"
         ));
     }
+    exported_labels_are_those_of_families_json(since_unix, &mut failures);
+    the_agents_store_agrees(since_unix, total, completed, &mut failures);
     cluster(&["exec", "ctl1", "scancel", held.trim()]);
     cluster(&[
         "exec",
@@ -1032,6 +1093,275 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         "reservationname=dashboards",
     ]);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// contrib/families.json against what the exporters exported in the window:
+/// every label of every series, but the ones the scrape adds, is one of its
+/// family's own (the dashboards and rules merge by those). A label that is
+/// empty in a row is absent from it, so only "no other label" is checked.
+fn exported_labels_are_those_of_families_json(since_unix: i64, failures: &mut Vec<String>) {
+    let families = grafana::families();
+    let series = match prom(
+        "series",
+        &[
+            (
+                "match[]",
+                "{__name__=~\"(slurm|sacct|sdiag|squeue|sinfo)_.+\", cluster=\"hacluster\"}".into(),
+            ),
+            ("start", since_unix.to_string()),
+        ],
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            failures.push(format!("the series of the window: {e}"));
+            return;
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &series {
+        let Some(labels) = s.as_object() else {
+            continue;
+        };
+        let name = labels["__name__"].as_str().unwrap_or_default();
+        let Some(own) = grafana::own_labels(&families, name) else {
+            failures.push(format!("{name}: exported, not in contrib/families.json"));
+            continue;
+        };
+        seen.insert(name.to_string());
+        for l in labels.keys() {
+            let scrape = ["__name__", "job", "instance", "cluster"].contains(&l.as_str());
+            if !scrape && !own.contains(l) {
+                failures.push(format!(
+                    "{name}: exports label {l}, contrib/families.json says {own:?}"
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "contrib/families.json: the labels of {} exported series names match ({} series)",
+        seen.len(),
+        series.len()
+    );
+}
+
+/// Per series of a range query: its labels as both stores name them (no
+/// `cluster`, `instance` without the port the agents relabel away) and the
+/// smallest and largest value it took.
+fn window_values(series: &[serde_json::Value]) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for s in series {
+        let mut labels: Vec<String> = s["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "cluster")
+            .map(|(k, v)| {
+                let v = v.as_str().unwrap_or_default();
+                let v = if k == "instance" {
+                    v.trim_end_matches(":9101")
+                } else {
+                    v
+                };
+                format!("{k}={v}")
+            })
+            .collect();
+        labels.sort();
+        let values: Vec<f64> = s["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p[1].as_str()?.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        out.insert(format!("{{{}}}", labels.join(",")), (lo, hi));
+    }
+    out
+}
+
+/// CycleCloud's way of monitoring the same failover and failback: each
+/// controller's own Prometheus agent, scraping only its exporter, with
+/// CycleCloud's external labels (nodearray, physical_host differ between
+/// the two, and `zone`, a label no rule or panel names), remote-writing to
+/// a store that evaluates the rules. Every panel of every dashboard must
+/// show there what it shows on the bed's Prometheus: the same series, each
+/// with values that meet once both hold three scrapes of the settled bed
+/// (the two scrape at other moments; a rate, read from counters the
+/// collectors move in steps, may differ by half; of a top 10 by rate, the
+/// series in both). Finished jobs
+/// equal sacct in both, never two exporters exporting, the same alerts
+/// fired.
+fn the_agents_store_agrees(
+    since_unix: i64,
+    total: f64,
+    completed: f64,
+    failures: &mut Vec<String>,
+) {
+    use Store::{Agents, Bed};
+    let merged = |store: Store| {
+        prom_sum_at(
+            store,
+            &format!(
+                "sum(max by (cluster, partition, exit_code, reason, state) (sacct_terminal_jobs_total{{cluster=\"{}\"}}))",
+                store.cluster()
+            ),
+        )
+    };
+    // Remote write sends a scrape within its batch deadline (1 s).
+    wait_until(
+        "the agents' store to hold what the bed's Prometheus holds",
+        Duration::from_secs(60),
+        || {
+            let bed = merged(Bed);
+            bed.is_some()
+                && merged(Agents) == bed
+                && [
+                    "slurm_account_cpus{state=\"pending\"}",
+                    "slurm_user_cpus{state=\"pending\"}",
+                    "slurm_reservation_nodes",
+                ]
+                .iter()
+                .all(|q| prom_sum_at(Agents, q).is_some())
+        },
+    );
+    // Compare from here on, once both stores hold a few scrapes of each
+    // exporter since: a series that appeared a moment ago may be in one
+    // store's last scrape and not yet in the other's.
+    let settled = unix_now();
+    wait_until(
+        "three scrapes of each exporter in both stores since the panels' data is in",
+        Duration::from_secs(60),
+        || {
+            let age = unix_now() - settled;
+            [Bed, Agents].iter().all(|&store| {
+                prom_sum_at(
+                    store,
+                    &format!(
+                        "min(count_over_time(slurm_exporter_active{{cluster=\"{}\"}}[{age}s]))",
+                        store.cluster()
+                    ),
+                )
+                .is_some_and(|n| n >= 3.0)
+            })
+        },
+    );
+    let end = unix_now() - 2;
+    let range = end - since_unix;
+    let mut compared = 0;
+    eprintln!(
+        "every panel on both stores over the {range} s window, values in its last {} s: panel | series | bed [min, max] | agents [min, max]",
+        end - settled
+    );
+    for (dash, title, expr) in grafana::dashboard_exprs() {
+        let mut both = Vec::new();
+        for store in [Bed, Agents] {
+            let q = as_grafana_would_at(store, &expr, range);
+            match prom_at(
+                store,
+                "query_range",
+                &[
+                    ("query", q.clone()),
+                    ("start", settled.to_string()),
+                    ("end", end.to_string()),
+                    ("step", "1".to_string()),
+                ],
+            ) {
+                Ok(series) => both.push(window_values(&series)),
+                Err(e) => failures.push(format!("{dash} / {title}: {store:?} refused {q}: {e}")),
+            }
+            if let Some(want) = sacct_would_say(&expr, total, completed).filter(|_| store == Agents)
+            {
+                let shown = prom_sum_at(store, &q).unwrap_or(0.0);
+                if shown != want {
+                    failures.push(format!(
+                        "{dash} / {title}: {store:?} shows {shown} finished jobs over the window, sacct {want}: {q}"
+                    ));
+                }
+            }
+        }
+        let [bed, agents] = &both[..] else { continue };
+        compared += 1;
+        // The top 10 by a rate: which of near-equal rates make the cut
+        // depends on the moments each store scraped; compare those in both.
+        let top = expr.starts_with("topk(");
+        let slack = if expr.contains("rate(") { 0.5 } else { 1e-9 };
+        let first = bed
+            .keys()
+            .chain(agents.keys())
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        let show = |m: &std::collections::BTreeMap<String, (f64, f64)>| {
+            m.get(&first)
+                .map_or("-".to_string(), |(lo, hi)| format!("[{lo}, {hi}]"))
+        };
+        eprintln!(
+            "  {dash} | {title} | {first} | {} | {}",
+            show(bed),
+            show(agents)
+        );
+        let common = bed.keys().filter(|k| agents.contains_key(*k)).count();
+        if (top && (common == 0) != (bed.is_empty() && agents.is_empty()))
+            || (!top && bed.keys().ne(agents.keys()))
+        {
+            failures.push(format!(
+                "{dash} / {title}: other series on the agents' store: bed {:?}, agents {:?}: {expr}",
+                bed.keys().collect::<Vec<_>>(),
+                agents.keys().collect::<Vec<_>>()
+            ));
+            continue;
+        }
+        for (k, &(blo, bhi)) in bed {
+            let Some(&(alo, ahi)) = agents.get(k) else {
+                continue;
+            };
+            let tol = slack * blo.abs().max(bhi.abs()).max(alo.abs()).max(ahi.abs()) + 1e-9;
+            if alo > bhi + tol || blo > ahi + tol {
+                failures.push(format!(
+                    "{dash} / {title} {k}: bed [{blo}, {bhi}], agents [{alo}, {ahi}]: {expr}"
+                ));
+            }
+        }
+    }
+    eprintln!("panels compared on both stores: {compared}");
+    // The rules, evaluated on each store over the window.
+    let most = prom_sum_at(
+        Agents,
+        &format!("max_over_time(slurm:exporters_active:sum[{range}s])"),
+    );
+    if most != Some(1.0) {
+        failures.push(format!(
+            "agents' store: exporters exporting at once, at most: {most:?} (must be 1)"
+        ));
+    }
+    let fired = |store: Store| -> std::collections::BTreeSet<String> {
+        prom_at(
+            store,
+            "query",
+            &[(
+                "query",
+                format!("count by (alertname) (max_over_time(ALERTS{{alertstate=\"firing\"}}[{range}s]))"),
+            )],
+        )
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["metric"]["alertname"].as_str().map(str::to_string))
+        .collect()
+    };
+    let (on_bed, on_agents) = (fired(Bed), fired(Agents));
+    eprintln!("alerts fired in the window: bed {on_bed:?}, agents' store {on_agents:?}");
+    if on_bed != on_agents {
+        failures.push(format!(
+            "alerts fired: bed {on_bed:?}, agents' store {on_agents:?}"
+        ));
+    }
+    if !on_agents.contains("SlurmFailoverHappened") {
+        failures.push("agents' store: SlurmFailoverHappened did not fire".into());
+    }
 }
 
 /// Slurm 26.05 hands control back from a backup before the backup has

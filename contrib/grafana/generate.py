@@ -8,13 +8,15 @@ import json
 import os
 import sys
 
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = sys.argv[1] if len(sys.argv) > 1 else HERE
+with open(os.path.join(HERE, "..", "families.json")) as f:
+    FAMILIES = json.load(f)["families"]
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 CL = 'cluster=~"$cluster"'
 PART = 'partition=~"$partition"'
 NODE = 'node=~"$node"'
-MERGE = "max without(instance, pod)"
 
 
 def lm(label, op, value):
@@ -25,18 +27,40 @@ def sel(name, *matchers):
     return name + "{" + ", ".join((CL,) + matchers) + "}"
 
 
+def own_labels(name):
+    """The family's own labels (contrib/families.json); a histogram's
+    _bucket series add `le`."""
+    for suffix, extra in (("_bucket", ["le"]), ("_sum", []), ("_count", [])):
+        base = name[: -len(suffix)]
+        if name.endswith(suffix) and base in FAMILIES:
+            return FAMILIES[base] + extra
+    if name not in FAMILIES:
+        sys.exit(f"generate.py: {name} is not in contrib/families.json")
+    return FAMILIES[name]
+
+
+def merge(name):
+    """The targets of a cluster merged into one series per label set: by the
+    family's own labels and `cluster`, so whatever else tells the targets
+    apart (instance, job, pod, CycleCloud's nodearray and physical_host, a
+    site's own) merges away. Only the active exporter serves a cluster
+    family, and counters continue across exporters, so max is the value."""
+    return "max by (" + ", ".join(["cluster"] + own_labels(name)) + ")"
+
+
 def mx(name, *matchers):
     """One cluster-wide series per label set: the targets of a cluster merged."""
-    return f"{MERGE} ({sel(name, *matchers)})"
+    return f"{merge(name)} ({sel(name, *matchers)})"
 
 
-def exact_increase(s, win, merge=MERGE):
+def exact_increase(s, win, merged=True):
     """What a counter gained in the window (t - win, t], per label set,
     exactly (no extrapolation): its last value in the window minus its last
     value in the day before the window (0 for a label set that did not
     exist yet); after a reset (value went down) the value since the reset.
-    merge: how the targets are merged first (None: per target)."""
-    wrap = (lambda x: f"{merge} ({x})") if merge else (lambda x: x)
+    merged: the targets are merged first (False: per target)."""
+    name = s.split("{", 1)[0]
+    wrap = (lambda x: f"{merge(name)} ({x})") if merged else (lambda x: x)
     end = wrap(f"last_over_time({s}[{win}])")
     start = wrap(f"last_over_time({s}[1d] offset {win})")
     return f"((({end}) - ({start} or 0 * {end})) >= 0) or {end}"
@@ -50,8 +74,9 @@ def finished(win, *matchers):
 FIN_DESC = (
     "Exact count of finished jobs, failover included. For every label set "
     "(partition, state, exit_code, reason) the targets of the cluster are merged "
-    "with `max without(instance, pod)` (the active exporter's counter continues "
-    "on the next one), then: last value within the window minus the last value "
+    "with `max by (cluster, partition, exit_code, reason, state)` (the active exporter's "
+    "counter continues on the next one; whatever other labels tell the targets apart, "
+    "such as instance or CycleCloud's nodearray, merge away), then: last value within the window minus the last value "
     "in the day before the window (0 when the label set did not exist yet). "
     "No increase(): it extrapolates at the window edges, and with CycleCloud's "
     "`or vector(0)` it counts the whole total again at every failover gap. "
@@ -490,7 +515,7 @@ def ha_dashboard():
                                              (0, "unknown", "orange")]),
                         "color": {"mode": "thresholds"}})
     d.panel("state-timeline", "Controller in control", [
-        t(f'max by (cluster, controller) ({sel(RI, lm("role", "=", "active"))})', "controller {{controller}}"),
+        t(f'group by (cluster, controller) ({sel(RI, lm("role", "=", "active"))})', "controller {{controller}}"),
     ], 12, 6, "The SlurmctldHost index (0 = primary) beside the active exporter, i.e. the "
               "slurmctld in control. Gaps are switches (no active exporter).",
         options=timeline_opts(),
@@ -511,13 +536,13 @@ def ha_dashboard():
         field_defaults=dict(ts_custom(), thresholds=thresholds((None, "red"), (1, "green"), (2, "red")),
                             decimals=0, color={"mode": "thresholds"}))
     d.panel("stat", "Role transitions in range", [
-        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_role_transitions_total'), '$__range', None)})",
+        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_role_transitions_total'), '$__range', False)})",
           "{{instance}}", instant=True),
     ], 4, 7, "Role changes per exporter in the time range (a per-process counter: transitions "
              "before an exporter restart are not seen).",
         unit="short", options=stat_opts(graph="none"), field_defaults={"noValue": "0", "decimals": 0})
     d.panel("timeseries", "Role transitions", [
-        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_role_transitions_total'), '$__interval', None)})",
+        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_role_transitions_total'), '$__interval', False)})",
           "{{instance}}"),
     ], 12, 7, "Role changes per exporter over time.",
         unit="short", options=ts_opts(["sum"]), field_defaults=dict(ts_custom("bars"), decimals=0))
@@ -566,7 +591,7 @@ def ha_dashboard():
     ], 4, 7, "Start of the durable finished-job counters: jobs that ended earlier are not counted.",
         unit="dateTimeAsIso", options=stat_opts(graph="none"))
     d.panel("stat", "State errors in range", [
-        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_state_errors_total'), '$__range', None)})",
+        t(f"sum by (cluster, instance) ({exact_increase(sel('slurm_exporter_state_errors_total'), '$__range', False)})",
           "{{instance}}", instant=True),
     ], 8, 7, "Accounting state files found unusable (set aside, counting restarted from the "
              "last 300 s) or not writable, per exporter, in the time range. Should be 0.",
@@ -576,7 +601,7 @@ def ha_dashboard():
 
     d.row("slurmctld load")
     ours = f"sum by (cluster) (rate({sel('slurm_exporter_slurmctld_requests_total')}[$__rate_interval]))"
-    everyone = f"sum by (cluster) ({MERGE} (rate({sel('slurm_rpc_calls_total')}[$__rate_interval])))"
+    everyone = f"sum by (cluster) ({merge('slurm_rpc_calls_total')} (rate({sel('slurm_rpc_calls_total')}[$__rate_interval])))"
     d.panel("timeseries", "slurmctld RPCs: this exporter against all clients", [
         t(ours, "this exporter"),
         t(everyone, "all clients (sdiag)"),
@@ -602,11 +627,11 @@ def ha_dashboard():
     ], 6, 8, "answer=unchanged: slurmctld answered \"no change since\" (incremental loads).",
         unit="reqps", options=ts_opts(), field_defaults=ts_custom(stack=True, fill=30))
     d.panel("timeseries", "RPCs by type (top 10)", [
-        t(f"topk(10, {MERGE} (rate({sel('slurm_rpc_calls_total')}[$__rate_interval])))", "{{rpc}}"),
+        t(f"topk(10, {merge('slurm_rpc_calls_total')} (rate({sel('slurm_rpc_calls_total')}[$__rate_interval])))", "{{rpc}}"),
     ], 12, 8, "Message types slurmctld received most.",
         unit="reqps", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
     d.panel("timeseries", "RPC time by type (top 10)", [
-        t(f"topk(10, {MERGE} (rate({sel('slurm_rpc_time_seconds_total')}[$__rate_interval])))", "{{rpc}}"),
+        t(f"topk(10, {merge('slurm_rpc_time_seconds_total')} (rate({sel('slurm_rpc_time_seconds_total')}[$__rate_interval])))", "{{rpc}}"),
     ], 12, 8, "Seconds per second slurmctld spent handling each message type.",
         unit="s", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
     d.panel("timeseries", "Threads and agent queue", [
@@ -627,12 +652,12 @@ def ha_dashboard():
         field_defaults={"mappings": mapping([(1, "up", "green"), (0, "down", "red")]),
                         "color": {"mode": "thresholds"}})
     d.panel("timeseries", "slurmdbd RPCs by message type (top 10)", [
-        t(f"topk(10, {MERGE} (rate({sel('slurm_dbd_rpc_type_calls_total')}[$__rate_interval])))", "type {{type}}"),
+        t(f"topk(10, {merge('slurm_dbd_rpc_type_calls_total')} (rate({sel('slurm_dbd_rpc_type_calls_total')}[$__rate_interval])))", "type {{type}}"),
     ], 8, 7, "Requests slurmdbd served, by message type number (sacctmgr show stats prints the "
              "name beside it). slurmdbd's own counts: the same from either exporter.",
         unit="reqps", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
     d.panel("timeseries", "slurmdbd time by message type (top 10)", [
-        t(f"topk(10, {MERGE} (rate({sel('slurm_dbd_rpc_type_time_seconds_total')}[$__rate_interval])))", "type {{type}}"),
+        t(f"topk(10, {merge('slurm_dbd_rpc_type_time_seconds_total')} (rate({sel('slurm_dbd_rpc_type_time_seconds_total')}[$__rate_interval])))", "type {{type}}"),
     ], 8, 7, "Seconds per second slurmdbd spent on each message type: near 1, accounting is "
              "the bottleneck.",
         unit="s", options=ts_opts(["mean", "max"], "table"), field_defaults=ts_custom())
@@ -657,8 +682,8 @@ def ha_dashboard():
         unit="short", options=ts_opts(["max"]),
         field_defaults=dict(ts_custom(), thresholds=thresholds((None, "green"), (1000, "orange"))))
     d.panel("timeseries", "Cycles per minute", [
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_cycles_total')}[$__rate_interval]))", "main"),
-        t(f"60 * {MERGE} (rate({sel('slurm_backfill_cycles_total')}[$__rate_interval]))", "backfill"),
+        t(f"60 * {merge('slurm_scheduler_cycles_total')} (rate({sel('slurm_scheduler_cycles_total')}[$__rate_interval]))", "main"),
+        t(f"60 * {merge('slurm_backfill_cycles_total')} (rate({sel('slurm_backfill_cycles_total')}[$__rate_interval]))", "backfill"),
     ], 8, 8, "Scheduling cycles per minute.",
         unit="short", options=ts_opts(["mean"]), field_defaults=ts_custom())
     d.panel("timeseries", "Queue and depth", [
@@ -674,12 +699,12 @@ def ha_dashboard():
     ], 8, 8, "A growing value means backfill is not running (or a cycle takes that long).",
         unit="s", options=ts_opts(["max"]), field_defaults=ts_custom())
     d.panel("timeseries", "Job throughput (slurmctld)", [
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_jobs_submitted_total')}[$__rate_interval]))", "submitted"),
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_jobs_started_total')}[$__rate_interval]))", "started"),
-        t(f"60 * {MERGE} (rate({sel('slurm_backfill_jobs_total')}[$__rate_interval]))", "started by backfill"),
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_jobs_completed_total')}[$__rate_interval]))", "completed"),
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_jobs_canceled_total')}[$__rate_interval]))", "canceled"),
-        t(f"60 * {MERGE} (rate({sel('slurm_scheduler_jobs_failed_total')}[$__rate_interval]))", "failed"),
+        t(f"60 * {merge('slurm_scheduler_jobs_submitted_total')} (rate({sel('slurm_scheduler_jobs_submitted_total')}[$__rate_interval]))", "submitted"),
+        t(f"60 * {merge('slurm_scheduler_jobs_started_total')} (rate({sel('slurm_scheduler_jobs_started_total')}[$__rate_interval]))", "started"),
+        t(f"60 * {merge('slurm_backfill_jobs_total')} (rate({sel('slurm_backfill_jobs_total')}[$__rate_interval]))", "started by backfill"),
+        t(f"60 * {merge('slurm_scheduler_jobs_completed_total')} (rate({sel('slurm_scheduler_jobs_completed_total')}[$__rate_interval]))", "completed"),
+        t(f"60 * {merge('slurm_scheduler_jobs_canceled_total')} (rate({sel('slurm_scheduler_jobs_canceled_total')}[$__rate_interval]))", "canceled"),
+        t(f"60 * {merge('slurm_scheduler_jobs_failed_total')} (rate({sel('slurm_scheduler_jobs_failed_total')}[$__rate_interval]))", "failed"),
     ], 24, 8, "Jobs per minute from slurmctld's statistics (sdiag); approximate (reset at "
               "midnight and at a controller switch). For exact finished-job counts see the "
               "Slurm Cluster dashboard.",
@@ -838,7 +863,8 @@ def resources_dashboard():
         field_defaults=ts_custom(fill=0))
 
     d.row("Nodes")
-    nodes = lambda m: f"max by (cluster, node) ({sel(m, NODE)})"
+    # Per node: the targets merged, then a node's GPU types added up.
+    nodes = lambda m: f"sum by (cluster, node) ({mx(m, NODE)})"
     d.panel("table", "Nodes: CPU, memory and GPU allocation", [
         ti(nodes("slurm_node_cpus")),
         ti(nodes("slurm_node_cpus_alloc")),

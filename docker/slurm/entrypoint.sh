@@ -61,6 +61,21 @@ case "$role" in
     exec slurmdbd -D
     ;;
   prometheus)
+    # Beside the bed's Prometheus (:9090, scrapes both exporters, evaluates
+    # the rules), CycleCloud's way of monitoring (docs/cyclecloud-monitoring.md):
+    # one Prometheus agent per controller, scraping only its own exporter,
+    # remote-writing into a second store (:9091, the remote-write receiver
+    # standing in for an Azure Monitor workspace; it evaluates the same rules,
+    # as the workspace evaluates our rule groups). Agent mode is a feature
+    # flag before Prometheus 3 and a flag of its own since.
+    agent=--agent
+    prometheus --help 2>&1 | grep -q -- '--agent' || agent=--enable-feature=agent
+    prometheus --config.file=/cluster/store.yml --storage.tsdb.path=/tmp/store \
+      --web.listen-address=:9091 --web.enable-remote-write-receiver >>/tmp/store.log 2>&1 &
+    for ctl in ctl1 ctl2; do
+      prometheus "$agent" --config.file="/cluster/agent-$ctl.yml" --storage.agent.path="/tmp/agent-$ctl" \
+        --web.listen-address="127.0.0.1:$([ $ctl = ctl1 ] && echo 9092 || echo 9093)" >>"/tmp/agent-$ctl.log" 2>&1 &
+    done
     exec prometheus --config.file=/cluster/prometheus.yml --storage.tsdb.path=/tmp/prometheus \
       --web.listen-address=:9090
     ;;

@@ -34,9 +34,15 @@ pub const METRIC_PREFIXES: &[&str] = &[
 ];
 
 /// PromQL words that are neither functions (those are followed by `(`) nor
-/// metric names: aggregation operators (which may be followed by `by`),
-/// binary and set operators, modifiers, literals.
+/// metric names: the aggregation operators (`AGGREGATIONS`, which may be
+/// followed by `by`) and these, binary and set operators, modifiers,
+/// literals.
 pub const PROMQL_KEYWORDS: &[&str] = &[
+    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan", "start", "end",
+];
+
+/// Aggregation operators (they take by/without).
+pub const AGGREGATIONS: &[&str] = &[
     "sum",
     "min",
     "max",
@@ -51,16 +57,6 @@ pub const PROMQL_KEYWORDS: &[&str] = &[
     "quantile",
     "limitk",
     "limit_ratio",
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
-    "atan2",
-    "inf",
-    "nan",
-    "start",
-    "end",
 ];
 
 /// Keywords followed by a parenthesized list of label names.
@@ -312,7 +308,11 @@ pub fn metric_selectors(expr: &str) -> Vec<(String, Option<String>)> {
                 }
                 continue;
             }
-            if next == Some('(') || PROMQL_KEYWORDS.contains(&word.to_ascii_lowercase().as_str()) {
+            let lower = word.to_ascii_lowercase();
+            if next == Some('(')
+                || PROMQL_KEYWORDS.contains(&lower.as_str())
+                || AGGREGATIONS.contains(&lower.as_str())
+            {
                 continue;
             }
             if next == Some('{') {
@@ -342,4 +342,220 @@ pub fn variable_selector(query: &str) -> &str {
         (Some(_), Some(comma)) => &q["label_values(".len()..comma],
         _ => q,
     }
+}
+
+/// contrib/families.json: every family the exporter exports and its own
+/// labels (the ones it writes, not those a scrape adds).
+pub fn families() -> std::collections::BTreeMap<String, Vec<String>> {
+    let path = repo().join("contrib/families.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("contrib/families.json is not valid JSON: {e}"));
+    v["families"]
+        .as_object()
+        .expect("contrib/families.json: no \"families\" object")
+        .iter()
+        .map(|(k, labels)| {
+            let labels = labels
+                .as_array()
+                .unwrap_or_else(|| panic!("contrib/families.json: {k}: not a list"))
+                .iter()
+                .map(|l| l.as_str().expect("label names are strings").to_string())
+                .collect();
+            (k.clone(), labels)
+        })
+        .collect()
+}
+
+/// The own labels of the family a series name belongs to (a histogram's
+/// `_bucket` series add `le`); None: not a family of ours.
+pub fn own_labels(
+    families: &std::collections::BTreeMap<String, Vec<String>>,
+    series: &str,
+) -> Option<Vec<String>> {
+    if let Some(l) = families.get(series) {
+        return Some(l.clone());
+    }
+    for (suffix, extra) in [("_bucket", Some("le")), ("_sum", None), ("_count", None)] {
+        if let Some(l) = series.strip_suffix(suffix).and_then(|b| families.get(b)) {
+            let mut l = l.clone();
+            l.extend(extra.map(str::to_string));
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// Every rule of contrib/prometheus/slurm-ha-exporter.rules.yml as (its
+/// record or alert name, its expression).
+pub fn rule_exprs() -> Vec<(String, String)> {
+    let path = repo().join("contrib/prometheus/slurm-ha-exporter.rules.yml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let v: Value = serde_saphyr::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+    let mut out = Vec::new();
+    for g in v["groups"].as_array().expect("rules: no groups") {
+        for r in g["rules"].as_array().expect("rules: a group without rules") {
+            let name = r["record"].as_str().or(r["alert"].as_str()).unwrap_or("?");
+            let expr = r["expr"].as_str().expect("rules: a rule without expr");
+            out.push((name.to_string(), expr.to_string()));
+        }
+    }
+    out
+}
+
+/// One aggregation of an expression: `op by|without (labels) (argument)`,
+/// and the family it aggregates when its argument is that family's selector
+/// alone, possibly inside range functions (`rate(x[5m])`,
+/// `last_over_time(x[1d] offset 1h)`).
+#[derive(Debug)]
+pub struct Aggregation {
+    pub op: String,
+    pub grouping: String,
+    pub labels: Vec<String>,
+    pub family: Option<String>,
+}
+
+/// Functions whose result keeps the labels of the one series they read.
+const SERIES_FUNCTIONS: &[&str] = &[
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "deriv",
+    "last_over_time",
+    "max_over_time",
+    "min_over_time",
+    "avg_over_time",
+];
+
+/// Every aggregation with by/without in an expression (the prefix form
+/// `op by (...) (...)`, the one contrib/ writes), nested ones included.
+pub fn aggregations(expr: &str) -> Vec<Aggregation> {
+    let c: Vec<char> = expr.chars().collect();
+    let n = c.len();
+    let ws = |mut j: usize| {
+        while j < n && c[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    let ident = |j: usize| {
+        let mut e = j;
+        while e < n && is_ident(c[e]) {
+            e += 1;
+        }
+        (c[j..e].iter().collect::<String>(), e)
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if matches!(c[i], '"' | '\'' | '`') {
+            i = skip_string(&c, i);
+            continue;
+        }
+        if c[i] == '{' {
+            i = braces(&c, i).1;
+            continue;
+        }
+        if !is_ident_start(c[i]) || (i > 0 && is_ident(c[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let (word, end) = ident(i);
+        i = end;
+        if !AGGREGATIONS.contains(&word.as_str()) {
+            continue;
+        }
+        let (grouping, g_end) = ident(ws(end));
+        if grouping != "by" && grouping != "without" {
+            continue;
+        }
+        let open = ws(g_end);
+        if c.get(open) != Some(&'(') {
+            continue;
+        }
+        let close = skip_parens(&c, open);
+        let labels: Vec<String> = c[open + 1..close - 1]
+            .iter()
+            .collect::<String>()
+            .split(',')
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let arg_open = ws(close);
+        let family = if c.get(arg_open) == Some(&'(') {
+            let arg_close = skip_parens(&c, arg_open);
+            let arg: String = c[arg_open + 1..arg_close - 1].iter().collect();
+            // topk/bottomk/quantile/limitk: the parameter comes first.
+            let arg = match word.as_str() {
+                "topk" | "bottomk" | "quantile" | "limitk" | "count_values" => arg
+                    .split_once(',')
+                    .map(|(_, a)| a.to_string())
+                    .unwrap_or(arg),
+                _ => arg,
+            };
+            lone_family(&arg)
+        } else {
+            None
+        };
+        out.push(Aggregation {
+            op: word,
+            grouping,
+            labels,
+            family,
+        });
+        // Go on inside the labels' end: nested aggregations are found too.
+        i = close;
+    }
+    out
+}
+
+/// The metric name when `arg` is one selector, possibly inside range
+/// functions, and nothing else.
+fn lone_family(arg: &str) -> Option<String> {
+    let mut rest = arg.trim();
+    let mut depth = 0;
+    while let Some(f) = SERIES_FUNCTIONS.iter().find(|f| {
+        rest.strip_prefix(**f)
+            .is_some_and(|r| r.trim_start().starts_with('('))
+    }) {
+        rest = rest[f.len()..].trim_start()[1..].trim_start();
+        depth += 1;
+    }
+    let c: Vec<char> = rest.chars().collect();
+    if c.is_empty() || !is_ident_start(c[0]) {
+        return None;
+    }
+    let mut j = 0;
+    while j < c.len() && is_ident(c[j]) {
+        j += 1;
+    }
+    let name: String = c[..j].iter().collect();
+    let mut tail: String = c[j..].iter().collect();
+    if tail.trim_start().starts_with('{') {
+        let t: Vec<char> = tail.trim_start().chars().collect();
+        tail = t[braces(&t, 0).1..].iter().collect();
+    }
+    if tail.trim_start().starts_with('[') {
+        let t: Vec<char> = tail.trim_start().chars().collect();
+        tail = t[skip_until(&t, 0, ']')..].iter().collect();
+    }
+    let mut tail = tail.trim().to_string();
+    if let Some(r) = tail.strip_prefix("offset") {
+        // `offset 1h`, `offset $__range`
+        let r = r.trim_start();
+        let len = r
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '$' || ch == '_'))
+            .unwrap_or(r.len());
+        tail = r[len..].trim().to_string();
+    }
+    (tail
+        .chars()
+        .filter(|ch| !ch.is_whitespace())
+        .collect::<String>()
+        == ")".repeat(depth))
+    .then_some(name)
 }
