@@ -129,7 +129,13 @@ ready() {
   x ctl1 scontrol ping | grep -q "ctl2 is UP" || return 1
   [ "$(in_control)" = 0 ] || return 1
   [ "$(x ctl1 sinfo -h -N -o '%N %T' | grep -cE ' (idle|mixed|allocated)$')" -eq 2 ] || return 1
-  x ctl1 sacctmgr -n show cluster format=cluster | grep -qw hacluster
+  x ctl1 sacctmgr -n show cluster format=cluster | grep -qw hacluster || return 1
+  # CycleCloud's monitoring beside the bed's Prometheus: both agents and
+  # their store (docker/slurm/entrypoint.sh logs to /tmp/{agent-ctl*,store}.log).
+  local port
+  for port in 9090 9091 9092 9093; do
+    x prometheus curl -sf "localhost:$port/-/ready" >/dev/null || return 1
+  done
 }
 
 # Undoes faults a failed test may have left: paused or disconnected

@@ -67,9 +67,12 @@ case "$role" in
     # remote-writing into a second store (:9091, the remote-write receiver
     # standing in for an Azure Monitor workspace; it evaluates the same rules,
     # as the workspace evaluates our rule groups). Agent mode is a feature
-    # flag before Prometheus 3 and a flag of its own since.
-    agent=--agent
-    prometheus --help 2>&1 | grep -q -- '--agent' || agent=--enable-feature=agent
+    # flag before Prometheus 3 and a flag of its own since (not in --help).
+    agent=--enable-feature=agent
+    case "$(prometheus --version 2>&1 | sed -n '1s/^prometheus, version \([0-9]*\).*/\1/p')" in
+      2) ;;
+      *) agent=--agent ;;
+    esac
     prometheus --config.file=/cluster/store.yml --storage.tsdb.path=/tmp/store \
       --web.listen-address=:9091 --web.enable-remote-write-receiver >>/tmp/store.log 2>&1 &
     for ctl in ctl1 ctl2; do
