@@ -9,7 +9,8 @@
 #     as slurm, without capabilities, and can write only its directory;
 #   the hook scripts work; `systemd-analyze verify` is clean and
 #     `systemd-analyze security` rates the unit 2.0 or lower;
-#   installs the packages again (an upgrade): the running service restarts;
+#   installs the packages again (an upgrade): the running service restarts,
+#     files a root run left in StateSaveLocation/ha_exporter are slurm's again;
 #   dpkg-reconfigure follows a new StateSaveLocation (--ha.state-save-location);
 #   loads the packaged plugin into slurmctld (PluginDir, release pin);
 #   removes (the service stops) and purges both: StateSaveLocation/ha_exporter
@@ -194,7 +195,13 @@ check "exposure ${exposure:-?} <= $MAX_EXPOSURE (systemd ${systemd_version:-?})"
   awk -v e="${exposure:-99}" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e != "" && e + 0 <= m + 0) }'
 
 step "upgrade (the same packages again)"
+# An admin ran the exporter as root once to try it: the state directory
+# holds root's files, which the service (as slurm) could not replace. The
+# upgrade's postinst takes them back.
+sh_ctr 'chown -R root:root /var/lib/slurm/slurmctld/ha_exporter'
 check "dpkg -i again" in_ctr dpkg -i "${deb_in[@]}"
+check "postinst gave StateSaveLocation/ha_exporter back to slurm" sh_ctr \
+  '[ -z "$(find /var/lib/slurm/slurmctld/ha_exporter ! -user slurm)" ]'
 check "the running service was restarted, still enabled" wait_for 30 sh_ctr \
   "systemctl is-active -q slurm-ha-exporter && [ \"\$(systemctl show -p MainPID --value slurm-ha-exporter)\" != $pid ] && systemctl is-enabled -q slurm-ha-exporter"
 check "/metrics: slurm_exporter_active 1 again" wait_for 60 metrics_active 9101

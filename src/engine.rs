@@ -319,14 +319,17 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    // Keep serving the last good families (or, before the
-                    // first success, what the state file holds); say once
+                    // Keep serving the last good families; a collector with
+                    // durable state serves what it holds now instead: the
+                    // counts last persisted and its error count, which a
+                    // write that failed has just raised (a frozen snapshot
+                    // would say 0 errors while nothing is saved). Say once
                     // per change.
                     slot.success = false;
-                    if slot.out.families.is_empty() {
-                        let durable = slot
-                            .collector
-                            .durable_families(self.sources.state_dir.as_deref());
+                    let durable = slot
+                        .collector
+                        .durable_families(self.sources.state_dir.as_deref());
+                    if !durable.is_empty() || slot.out.families.is_empty() {
                         changed = slot.out.set(durable);
                     }
                     if slot.last_error.as_deref() != Some(e.as_str()) {

@@ -109,3 +109,83 @@ fn without_slurmdbd_the_counters_of_the_state_file_stay_with_success_0() {
         "{after}"
     );
 }
+
+/// Stands in for the accounting collector once its state file cannot be
+/// written any more (StateSaveLocation read-only, full, or owned by another
+/// user): the first run persists and publishes 43; every later run counts,
+/// fails to persist, raises its error count and returns the error. What
+/// the file holds (its `durable_families`) is still 43.
+struct Unwritable {
+    runs: u32,
+    errors: u32,
+}
+
+impl Unwritable {
+    fn families(&self) -> Vec<Family> {
+        vec![
+            counter(43.0),
+            Family::single(
+                "slurm_exporter_state_errors_total",
+                "t",
+                Kind::Counter,
+                self.errors as f64,
+            ),
+        ]
+    }
+}
+
+impl Collector for Unwritable {
+    fn name(&self) -> &'static str {
+        "accounting"
+    }
+    fn needs(&self) -> &'static [Source] {
+        &[]
+    }
+    fn uses_slurmctld(&self) -> bool {
+        false
+    }
+    fn collect(&mut self, _: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
+        self.runs += 1;
+        if self.runs > 1 {
+            self.errors += 1;
+            return Err("cannot persist accounting state: Permission denied".into());
+        }
+        out.extend(self.families());
+        Ok(())
+    }
+    fn durable_families(&mut self, _: Option<&std::path::Path>) -> Vec<Family> {
+        self.families()
+    }
+}
+
+/// A state file that stops being writable must show: the error count rises
+/// (SlurmExporterStateErrors fires) while the counters stay published from
+/// what was last persisted. Before, the engine kept the last good snapshot
+/// whole, error count 0 included.
+#[test]
+fn a_state_file_that_cannot_be_written_counts_as_a_state_error_and_keeps_the_counters() {
+    let published = Arc::new(Published::default());
+    let mut e = Engine::new(vec![(
+        Box::new(Unwritable { runs: 0, errors: 0 }),
+        Duration::ZERO,
+    )]);
+    let scrape =
+        |p: &Published| String::from_utf8_lossy(&p.get().unwrap().body(Format::Text)).into_owned();
+    e.run_due_publishing(Some(&published));
+    let first = scrape(&published);
+    assert!(
+        first.contains("slurm_exporter_state_errors_total 0"),
+        "{first}"
+    );
+    e.run_due_publishing(Some(&published));
+    let after = scrape(&published);
+    assert!(
+        after.contains("slurm_exporter_state_errors_total 1"),
+        "{after}"
+    );
+    assert!(after.contains("sacct_terminal_jobs_total 43"), "{after}");
+    assert!(
+        after.contains("slurm_exporter_collector_success{collector=\"accounting\"} 0"),
+        "{after}"
+    );
+}

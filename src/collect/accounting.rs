@@ -124,13 +124,17 @@ impl AccountingCollector {
             crate::metrics::Kind::Gauge,
             st.counting_since as f64,
         ));
-        out.push(Family::single(
+        out.push(self.state_errors_family());
+        out
+    }
+
+    fn state_errors_family(&self) -> Family {
+        Family::single(
             "slurm_exporter_state_errors_total",
             "Accounting state files found unusable (set aside) or not writable",
             crate::metrics::Kind::Counter,
             self.state_errors as f64,
-        ));
-        out
+        )
     }
 }
 
@@ -153,13 +157,20 @@ impl Collector for AccountingCollector {
         false
     }
     /// The counters as the state file holds them (read only: a corrupt
-    /// file is set aside by the next real run, which also reports it).
+    /// file is set aside by the next real run, which also reports it), else
+    /// as last counted here; and the error count in any case, so a file
+    /// that cannot be read or written shows as state errors.
     fn durable_families(&mut self, state_dir: Option<&std::path::Path>) -> Vec<Family> {
         let st = match (self.durable, state_dir) {
-            (true, Some(dir)) => durable::inspect(&durable::path(dir)).ok(),
+            (true, Some(dir)) => durable::inspect(&durable::path(dir))
+                .ok()
+                .or_else(|| self.state.clone()),
             _ => self.state.clone(),
         };
-        st.map(|st| self.families(&st)).unwrap_or_default()
+        match st {
+            Some(st) => self.families(&st),
+            None => vec![self.state_errors_family()],
+        }
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let config = sources.config();
