@@ -124,17 +124,13 @@ impl AccountingCollector {
             crate::metrics::Kind::Gauge,
             st.counting_since as f64,
         ));
-        out.push(self.state_errors_family());
-        out
-    }
-
-    fn state_errors_family(&self) -> Family {
-        Family::single(
+        out.push(Family::single(
             "slurm_exporter_state_errors_total",
             "Accounting state files found unusable (set aside) or not writable",
             crate::metrics::Kind::Counter,
             self.state_errors as f64,
-        )
+        ));
+        out
     }
 }
 
@@ -157,20 +153,16 @@ impl Collector for AccountingCollector {
         false
     }
     /// The counters as the state file holds them (read only: a corrupt
-    /// file is set aside by the next real run, which also reports it), else
-    /// as last counted here; and the error count in any case, so a file
-    /// that cannot be read or written shows as state errors.
+    /// file is set aside by the next real run, which also reports it), with
+    /// the error count as it is now. A file that cannot be read gives
+    /// nothing: older counts from memory could be lower than what another
+    /// exporter saved since, and a counter must never go back.
     fn durable_families(&mut self, state_dir: Option<&std::path::Path>) -> Vec<Family> {
         let st = match (self.durable, state_dir) {
-            (true, Some(dir)) => durable::inspect(&durable::path(dir))
-                .ok()
-                .or_else(|| self.state.clone()),
+            (true, Some(dir)) => durable::inspect(&durable::path(dir)).ok(),
             _ => self.state.clone(),
         };
-        match st {
-            Some(st) => self.families(&st),
-            None => vec![self.state_errors_family()],
-        }
+        st.map(|st| self.families(&st)).unwrap_or_default()
     }
     fn collect(&mut self, sources: &Sources, out: &mut Vec<Family>) -> Result<(), String> {
         let config = sources.config();
