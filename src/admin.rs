@@ -61,12 +61,13 @@ pub fn state(check: bool, ha: &HaSettings) -> Result<String, String> {
         ));
     }
     let mut out = format!(
-        "file:            {}\ngeneration:      {}\nlast writer:     {}\ncounting since:  {}\nwatermark:       {}\njobs counted:    {}\nids remembered:  {}\nawaiting partition: {}\n\n",
+        "file:            {}\ngeneration:      {}\nlast writer:     {}\ncounting since:  {}\nwatermark:       {}\noverlap:         {} s\njobs counted:    {}\nids remembered:  {}\nawaiting partition: {}\n\n",
         file.display(),
         st.generation,
         st.writer,
         st.counting_since,
         st.watermark,
+        st.overlap,
         st.total(),
         st.seen.len(),
         st.waiting.len()

@@ -79,6 +79,8 @@ flags:
   --collector.nodes.reason-max-length=N   cut node reasons in labels to N characters (default 128)
   --collector.accounts.top=N, --collector.users.top=N   accounts / users with series of their own (default 50; the rest: other)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
+  --collector.accounting.overlap=DUR    each slurmdbd query reaches this far behind the last (default 5m,
+                                        at least 30s; the state file keeps the longest any exporter used)
   --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
   --ha.poll-interval=DUR           how often the role is checked (default 5s)
@@ -278,6 +280,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             "--collector.accounting.lookback" => {
                 opts.accounting_lookback = parse_duration(&value(&flag)?)?
             }
+            "--collector.accounting.overlap" => {
+                let d = parse_duration(&value(&flag)?)?;
+                if d < Duration::from_secs(30) {
+                    return Err(format!(
+                        "{flag} must be at least 30s: records that reach slurmdbd later than the overlap, while slurmctld shows nothing queued, would be missed"
+                    ));
+                }
+                opts.accounting_overlap = d
+            }
             "--collector.accounting.helper" => opts.accounting_helper = Some(value(&flag)?.into()),
             "--collector.cyclecloud.azslurm-path" => opts.azslurm_path = Some(value(&flag)?),
             "--collector.cyclecloud.jetpack-path" => opts.jetpack_path = Some(value(&flag)?),
@@ -475,6 +486,21 @@ mod tests {
             let flag = format!("--collector.nodes.reason-max-length={bad}");
             assert!(p(&[&flag]).unwrap_err().contains("reason-max-length"));
         }
+    }
+
+    #[test]
+    fn accounting_overlap_defaults_to_five_minutes_and_refuses_less_than_30s() {
+        let Command::Run(s) = p(&[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.options.0.accounting_overlap, Duration::from_secs(300));
+        let Command::Run(s) = p(&["--collector.accounting.overlap=1m"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.options.0.accounting_overlap, Duration::from_secs(60));
+        assert!(p(&["--collector.accounting.overlap=29s"])
+            .unwrap_err()
+            .contains("at least 30s"));
     }
 
     #[test]

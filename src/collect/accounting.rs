@@ -6,7 +6,7 @@
 //! query, and slurmctld's DBD agent queue as the proof that slurmdbd has
 //! every record up to a time.
 
-use super::counting::{self, OVERLAP_SECS};
+use super::counting;
 use super::finished_jobs::FinishedJobs;
 use super::{Collector, Source, Sources};
 use crate::metrics::Family;
@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct AccountingCollector {
     lookback: Duration,
+    /// --collector.accounting.overlap, in seconds.
+    overlap: i64,
     /// Keep the state in StateSaveLocation (the daemon) or in memory only.
     durable: bool,
     source: FinishedJobs,
@@ -33,9 +35,15 @@ fn now() -> i64 {
 }
 
 impl AccountingCollector {
-    pub fn new(lookback: Duration, durable: bool, source: FinishedJobs) -> AccountingCollector {
+    pub fn new(
+        lookback: Duration,
+        overlap: Duration,
+        durable: bool,
+        source: FinishedJobs,
+    ) -> AccountingCollector {
         AccountingCollector {
             lookback,
+            overlap: overlap.as_secs().max(1) as i64,
             durable,
             source,
             state: None,
@@ -46,6 +54,7 @@ impl AccountingCollector {
     fn fresh(&self, since: i64) -> AccountingState {
         AccountingState {
             counting_since: since,
+            overlap: self.overlap,
             ..Default::default()
         }
     }
@@ -66,10 +75,11 @@ impl AccountingCollector {
             Loaded::SetAside { reason, kept_as } => {
                 self.state_errors += 1;
                 crate::error!(
-                    "accounting state unusable ({reason}); kept aside as {}; counting resumes from the last {OVERLAP_SECS} s",
-                    kept_as.map_or("(could not rename)".into(), |p| p.display().to_string())
+                    "accounting state unusable ({reason}); kept aside as {}; counting resumes from the last {} s",
+                    kept_as.map_or("(could not rename)".into(), |p| p.display().to_string()),
+                    self.overlap
                 );
-                self.fresh(end - OVERLAP_SECS)
+                self.fresh(end - self.overlap)
             }
         }
     }
@@ -182,6 +192,7 @@ impl Collector for AccountingCollector {
         });
         let end = now();
         let mut st = self.starting_state(file.as_ref(), end);
+        counting::settle_overlap(&mut st, self.overlap);
         let start = counting::window_start(&st);
         let jobs = self.source.query(&config.cluster_name, start, end)?;
         crate::debug!(

@@ -22,9 +22,6 @@
 use crate::slurm::{FinishedJob, JobState};
 use crate::state::accounting::{AccountingState, Key};
 
-/// How far each query reaches back behind the watermark.
-pub const OVERLAP_SECS: i64 = 300;
-
 /// How long a record without a partition is given to get one, from when
 /// it is first seen.
 pub const SETTLE_SECS: i64 = 60;
@@ -35,12 +32,22 @@ pub const SETTLE_SECS: i64 = 60;
 /// `now` by this much.
 pub const MAX_HOLD_SECS: i64 = 3600;
 
+/// The overlap to count with: the longer of this exporter's setting and
+/// the file's. Every exporter writing the file must forget counted ids by
+/// the longest window any of them queries: an id one forgot after its
+/// shorter window, returned by another's longer window, would be counted
+/// again. So a state's overlap only grows; a shorter setting takes effect
+/// with a new state file.
+pub fn settle_overlap(st: &mut AccountingState, configured: i64) {
+    st.overlap = st.overlap.max(configured);
+}
+
 /// Where the next query's window starts.
 pub fn window_start(st: &AccountingState) -> i64 {
     let behind_watermark = if st.watermark == 0 {
         st.counting_since
     } else {
-        st.watermark - OVERLAP_SECS
+        st.watermark - st.overlap
     };
     let oldest_waiting = st.waiting.values().map(|w| w.0).min();
     oldest_waiting
@@ -209,6 +216,7 @@ pub fn count_window(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::accounting::DEFAULT_OVERLAP_SECS as OVERLAP_SECS;
     use std::collections::BTreeMap;
 
     fn job(db_index: u64, partition: &str, end_time: i64) -> FinishedJob {
@@ -259,7 +267,7 @@ mod tests {
         assert_eq!(
             window_start(&st),
             0,
-            "reaches back OVERLAP_SECS, not before counting_since"
+            "reaches back the overlap, not before counting_since"
         );
         assert_eq!(
             count_window(
@@ -583,6 +591,23 @@ mod tests {
             assert_eq!(next.total(), 4, "each job exactly once");
         }
         assert_eq!((a.total(), b.total()), (4, 3));
+    }
+
+    #[test]
+    fn a_shorter_overlap_setting_never_forgets_what_a_longer_one_can_return() {
+        // A wrote the file with the default overlap; B is set to 60 s.
+        let mut st = state(0);
+        count_window(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
+        settle_overlap(&mut st, 60);
+        assert_eq!(st.overlap, OVERLAP_SECS);
+        count_window(&mut st, vec![], 1_200, Some(1_200));
+        assert!(st.seen.contains_key(&5), "A's next window still returns it");
+        // Back on A: the job comes back and is not counted again.
+        assert_eq!(step(&mut st, &[job(5, "p", 1_000)], 1_210), 0);
+        // A longer setting takes over the file.
+        settle_overlap(&mut st, 900);
+        assert_eq!(st.overlap, 900);
+        assert_eq!(window_start(&st), 1_210 - 900);
     }
 
     #[test]

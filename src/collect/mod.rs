@@ -97,6 +97,8 @@ pub struct Options {
     pub users_top: usize,
     /// Look-back of the accounting collector's first query.
     pub accounting_lookback: Duration,
+    /// How far each slurmdbd query reaches back behind the watermark.
+    pub accounting_overlap: Duration,
     /// Keep finished-job counters in StateSaveLocation (the daemon).
     pub durable_accounting: bool,
     pub azslurm_path: Option<String>,
@@ -121,6 +123,9 @@ impl Default for Options {
             accounts_top: usage::DEFAULT_TOP,
             users_top: usage::DEFAULT_TOP,
             accounting_lookback: Duration::ZERO,
+            accounting_overlap: Duration::from_secs(
+                crate::state::accounting::DEFAULT_OVERLAP_SECS as u64,
+            ),
             durable_accounting: false,
             azslurm_path: None,
             jetpack_path: None,
@@ -168,6 +173,7 @@ pub fn build(name: &str, opts: &Options) -> Option<Box<dyn Collector>> {
         "reservations" => Box::new(reservations::ReservationsCollector),
         "accounting" => Box::new(accounting::AccountingCollector::new(
             opts.accounting_lookback,
+            opts.accounting_overlap,
             opts.durable_accounting,
             match &opts.accounting_helper {
                 Some(program) => finished_jobs::FinishedJobs::Helper {

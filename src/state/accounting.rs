@@ -21,7 +21,12 @@ pub type Key = (String, String, String, String);
 /// What a histogram measures ("wait" or "run"), partition, state class.
 pub type HistogramKey = (String, String, String);
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How far each query reaches back behind the watermark when nothing
+/// else is said: also what every file written before the setting existed
+/// was counted with.
+pub const DEFAULT_OVERLAP_SECS: i64 = 300;
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct AccountingState {
     /// Bumped by every write: readers see whether someone else wrote.
     pub generation: u64,
@@ -29,6 +34,11 @@ pub struct AccountingState {
     pub counting_since: i64,
     /// End of the last window read from slurmdbd (0: none yet).
     pub watermark: i64,
+    /// How far each query reaches back behind the watermark, in seconds.
+    /// Kept in the file because every exporter that writes it must prune
+    /// `seen` by the same window: one that reached back further than
+    /// another pruned would count again what that one forgot.
+    pub overlap: i64,
     pub counts: BTreeMap<Key, u64>,
     /// Queue wait and run time of the same jobs (see histogram.rs).
     pub histograms: BTreeMap<HistogramKey, Histogram>,
@@ -40,6 +50,22 @@ pub struct AccountingState {
     pub waiting: BTreeMap<u64, (i64, i64)>,
     /// Who wrote it last, for `state show`.
     pub writer: String,
+}
+
+impl Default for AccountingState {
+    fn default() -> AccountingState {
+        AccountingState {
+            generation: 0,
+            counting_since: 0,
+            watermark: 0,
+            overlap: DEFAULT_OVERLAP_SECS,
+            counts: BTreeMap::new(),
+            histograms: BTreeMap::new(),
+            seen: HashMap::new(),
+            waiting: BTreeMap::new(),
+            writer: String::new(),
+        }
+    }
 }
 
 pub fn path(state_save_location: &Path) -> PathBuf {
@@ -73,6 +99,7 @@ impl AccountingState {
             "generation": self.generation,
             "counting_since": self.counting_since,
             "watermark": self.watermark,
+            "overlap_secs": self.overlap,
             "writer": self.writer,
             "counts": counts,
             "seen": seen,
@@ -102,6 +129,14 @@ impl AccountingState {
             generation: int("generation")? as u64,
             counting_since: int("counting_since")?,
             watermark: int("watermark")?,
+            // Files from before the setting were counted with the default.
+            overlap: match v.get("overlap_secs") {
+                None => DEFAULT_OVERLAP_SECS,
+                Some(o) => o
+                    .as_i64()
+                    .filter(|o| *o > 0)
+                    .ok_or("field \"overlap_secs\" is not a positive integer")?,
+            },
             writer: v
                 .get("writer")
                 .and_then(Value::as_str)
@@ -262,6 +297,7 @@ mod tests {
             generation: 3,
             counting_since: 100,
             watermark: 200,
+            overlap: 60,
             writer: "ctl1".into(),
             ..Default::default()
         };
@@ -290,6 +326,18 @@ mod tests {
         let mut v: Value = serde_json::from_str(&st.to_json()).unwrap();
         v.as_object_mut().unwrap().remove("waiting");
         assert_eq!(AccountingState::from_json(&v.to_string()).unwrap(), st);
+    }
+
+    #[test]
+    fn a_file_from_before_the_overlap_setting_was_counted_with_the_default() {
+        let st = sample();
+        let mut v: Value = serde_json::from_str(&st.to_json()).unwrap();
+        v.as_object_mut().unwrap().remove("overlap_secs");
+        let read = AccountingState::from_json(&v.to_string()).unwrap();
+        assert_eq!(read.overlap, DEFAULT_OVERLAP_SECS);
+        v["overlap_secs"] = json!(0);
+        let err = AccountingState::from_json(&v.to_string()).unwrap_err();
+        assert!(err.contains("overlap_secs"), "{err}");
     }
 
     #[test]
