@@ -30,8 +30,10 @@ export SUITE=${SUITE:-bookworm}
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-slurmha}
 export CLUSTER_DIR=${CLUSTER_DIR:-$repo/.cluster/$SUITE}
 export EXPORTER_DIR=$CLUSTER_DIR/exporter
-# Short intervals so tests see changes quickly (the defaults are 5-60 s).
-export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --ha.handover-delay=6s --collector.jobs.interval=5s --collector.accounting.interval=5s --collector.nodes.interval=5s --collector.reservations.interval=5s --collector.licenses.interval=5s --collector.accounts --collector.users --collector.accounts.interval=5s --collector.users.interval=5s --log.level=debug}
+# Short intervals so tests see changes quickly (the defaults are 5-60 s), and
+# a 1 min accounting overlap (default 5 min) that the late-records scenario
+# must wait out.
+export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --ha.handover-delay=6s --collector.jobs.interval=5s --collector.accounting.interval=5s --collector.accounting.overlap=60s --collector.nodes.interval=5s --collector.reservations.interval=5s --collector.licenses.interval=5s --collector.accounts --collector.users --collector.accounts.interval=5s --collector.users.interval=5s --log.level=debug}
 export EXPORTER_MODE=${EXPORTER_MODE:-daemon}
 case "$EXPORTER_MODE" in daemon|plugin) ;; *) echo "cluster: EXPORTER_MODE must be daemon or plugin" >&2; exit 2 ;; esac
 compose() { docker-compose -f "$here/compose.yml" "$@"; }

@@ -26,6 +26,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# Everything printed is also kept, so that the end of the log can say again
+# why each failed test failed: a CI log is often read from its end, and a
+# scenario's own report can push its panic far from there.
+full_log=$(mktemp /tmp/test-log.XXXXXX)
+exec > >(tee -a "$full_log") 2> >(tee -a "$full_log" >&2)
 scripts/install-deps.sh
 # Stop the Docker bed we start (KEEP_CLUSTER=1 keeps both clusters for reruns).
 cleanup() {
@@ -109,7 +114,11 @@ for suite in $suites; do
   echo "test: Slurm of $suite took $((SECONDS - t3))s (images, build, tests)" >&2
 done
 if [ ${#failed[@]} -gt 0 ]; then
+  echo "test: why, as each failed test said it (its panic, again):" >&2
+  awk '/panicked at/ { p = 1; n = 0 } p { print; if (/note: run with/ || ++n >= 40) p = 0 }' \
+    "$full_log" | grep -v 'note: run with' | head -200 >&2 || true
   printf 'test: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi
 echo "test: every part passed" >&2
+rm -f "$full_log"

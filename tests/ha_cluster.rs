@@ -1595,12 +1595,11 @@ fn a_corrupt_state_file_is_set_aside_and_counting_resumes() {
 #[test]
 fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     let _scenario = scenario();
-    let since = now_in("ctl1");
-    std::thread::sleep(Duration::from_secs(1));
     // The counters as a whole (every label set, not only this test's): an
     // exporter that restarts while slurmdbd is down must serve them from
     // its state file at once, unchanged. On a fresh bed (this test alone)
-    // one job first, counted before `before` is taken.
+    // one job first, counted before `before` is taken and ended before
+    // `since` (sacct from then on must see only the 30).
     if all_finished(&scrape("ctl1").unwrap_or_default()).unwrap_or(0.0) == 0.0 {
         let one = submit("ctl1", 1, 0);
         wait_until("one job counted", Duration::from_secs(60), || {
@@ -1608,6 +1607,8 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
                 && all_finished(&scrape("ctl1").unwrap_or_default()).unwrap_or(0.0) > 0.0
         });
     }
+    let since = now_in("ctl1");
+    std::thread::sleep(Duration::from_secs(1));
     let before = settled("ctl1");
     let total = all_finished(&scrape("ctl1").unwrap()).unwrap();
     ok(&["stop-dbd"]);
@@ -1633,10 +1634,12 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
         !queued("ctl1", &ids)
     });
     // slurmdbd stays down until the jobs ended more than the query overlap
-    // (300 s) ago: their records then arrive behind any window that starts
-    // at "now - 300 s", and only the held watermark brings them in.
+    // ago (the bed sets a short one; the state file says which): their
+    // records then arrive behind any window that starts at "now - overlap",
+    // and only the held watermark brings them in.
+    let overlap = state_overlap("ctl1");
     let finished = Instant::now();
-    while finished.elapsed() < Duration::from_secs(330) {
+    while finished.elapsed() < Duration::from_secs(overlap + 30) {
         let text = scrape("ctl1").unwrap_or_default();
         assert_eq!(
             completions(&text),
@@ -1660,6 +1663,20 @@ fn jobs_that_reach_slurmdbd_late_are_counted_once() {
     std::thread::sleep(Duration::from_secs(12));
     let truth = sacct_since("ctl1", &since);
     assert_eq!(diff(&completions(&scrape("ctl1").unwrap()), &before), truth);
+}
+
+/// The accounting overlap the state file on `ctl` counts with, in seconds.
+fn state_overlap(ctl: &str) -> u64 {
+    let text = ok(&[
+        "exec",
+        ctl,
+        "cat",
+        "/var/spool/slurmctld/ha_exporter/accounting.json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("the state file is JSON");
+    v["overlap_secs"]
+        .as_u64()
+        .expect("the state file holds overlap_secs")
 }
 
 /// Whether the exporter on `ctl` serves as active, asked from inside its
