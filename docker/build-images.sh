@@ -70,6 +70,8 @@ from_source() {
     scratch+=("$out")
     local flags=()
     [ "${NO_CACHE:-0}" = 1 ] && flags+=(--no-cache)
+    # DOCKER_CPU_SHARES: a smaller CPU weight, for a build beside the HA bed.
+    [ -n "${DOCKER_CPU_SHARES:-}" ] && flags+=(--cpu-shares "$DOCKER_CPU_SHARES")
     docker build "${flags[@]}" --build-arg "JOBS=${JOBS:-2}" -t "$tag" "$ctx" >"$out" 2>&1 ||
       { tail -n 60 "$out" >&2; log "building $tag failed"; exit 1; }
     log "$tag built in $((SECONDS - t0))s"

@@ -59,7 +59,7 @@ headers() {
     tools_image || return 1
     rm -rf "$dir.new"
     mkdir -p "$dir.new/include/slurm" "$dir.new/lib"
-    docker run --rm --name "compile-check-$release-$$" -v "$tarball:/tmp/slurm.tar.xz:ro" \
+    docker run --rm ${DOCKER_CPU_SHARES:+--cpu-shares "$DOCKER_CPU_SHARES"} --name "compile-check-$release-$$" -v "$tarball:/tmp/slurm.tar.xz:ro" \
       -v "$dir.new/include/slurm:/out" "$tools" sh -c '
         mkdir /src && tar -C /src --strip-components=1 -xJf /tmp/slurm.tar.xz && cd /src &&
         { nice -n 19 ./configure >/tmp/configure.log 2>&1 || { tail -n 30 /tmp/configure.log; exit 1; }; } &&

@@ -39,7 +39,10 @@ in_container() {
   local mounts=(-v "$here:$here" -v "$cargo_home:$cargo_home" -v "$rustup_home:$rustup_home:ro")
   [ -n "$nextest" ] && mounts+=(-v "$nextest:/usr/local/bin/cargo-nextest:ro")
   # No dots in the host name (src-25.11.5): `hostname -s` would cut it.
-  docker run --rm "${tty[@]}" --hostname "suite-${SUITE//./-}" "${mounts[@]}" -w "$here" \
+  # DOCKER_CPU_SHARES: a smaller CPU weight for work beside the HA bed.
+  local weight=()
+  [ -n "${DOCKER_CPU_SHARES:-}" ] && weight=(--cpu-shares "$DOCKER_CPU_SHARES")
+  docker run --rm "${tty[@]}" "${weight[@]}" --hostname "suite-${SUITE//./-}" "${mounts[@]}" -w "$here" \
     -e CARGO_HOME="$cargo_home" -e RUSTUP_HOME="$rustup_home" \
     -e PATH="$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     -e CARGO_TARGET_DIR="$target" -e EMBED_DIR="$here/.embedded-$SUITE" \

@@ -16,10 +16,11 @@
 #    src-25.11.5 (the other mode of those two: README, "What CI does not
 #    run"; CI's 90 minutes). TEST_SUITES="" skips them; TEST_SUITES=forky
 #    runs one.
-# Beside step 2, at nice 19 (the scenarios mostly wait on Slurm's timers):
-# the images and builds of the suites of step 3, and the compile check of
-# every release in shared/slurm-src (scripts/compile-check.sh;
-# TEST_COMPILE_CHECK=0 skips it).
+# Beside step 2, at nice 19 and the smallest CPU weight (the scenarios
+# mostly wait on Slurm's timers): the images, builds, single-host tests and
+# rules of the suites of step 3, and the compile check of every release in
+# shared/slurm-src (scripts/compile-check.sh; TEST_COMPILE_CHECK=0 skips
+# it). Their HA scenarios follow step 2.
 # Extra arguments go to the bookworm test runs (e.g. a filter).
 # Every part runs even when an earlier one failed; the exit status says
 # whether all passed.
@@ -48,16 +49,29 @@ t0=$SECONDS
 packaging/test-install.sh || failed+=("packages and systemd unit (bookworm)")
 echo "test: packages and systemd unit took $((SECONDS - t0))s" >&2
 suites=${TEST_SUITES-trixie forky src-25.11.5}
-# Work that needs no bed, beside the bookworm HA scenarios; its failures
-# are collected in $side_failed and its output shown when it is done.
+# Work that needs no bed, beside the bookworm HA scenarios: each suite's
+# images and build, its single-host tests (their Slurm runs inside the
+# suite's container, its own network) and the rules under its Prometheus;
+# then the compile check. Its containers get the smallest CPU weight (the
+# bed's containers keep theirs: nice alone does not reach across cgroups),
+# its processes nice 19. Failures are collected in $side_failed, the
+# output shown when it is done; a suite whose build failed is marked so
+# that its HA step below is not tried.
 side_log=$(mktemp /tmp/test-side.XXXXXX) side_failed=$side_log.failed
 side() {
   local t0 suite
-  # A failed build is reported by the suite's own step below.
+  export DOCKER_CPU_SHARES=2
   for suite in $suites; do
     t0=$SECONDS
-    nice -n 19 ionice -c3 scripts/suite.sh "$suite" build || true
-    echo "test: images and build of $suite took $((SECONDS - t0))s" >&2
+    if nice -n 19 ionice -c3 scripts/suite.sh "$suite" build; then
+      touch "$side_log.built-$suite"
+      nice -n 19 ionice -c3 scripts/suite.sh "$suite" single || echo "single-host ($suite)" >>"$side_failed"
+      PROMTOOL_IMAGES=slurm-ha-exporter/slurm:$suite nice -n 19 contrib/check.sh ||
+        echo "contrib rules ($suite's Prometheus)" >>"$side_failed"
+    else
+      echo "build ($suite)" >>"$side_failed"
+    fi
+    echo "test: images, build, single-host tests and rules of $suite took $((SECONDS - t0))s" >&2
   done
   if [ "${TEST_COMPILE_CHECK:-1}" = 1 ]; then
     t0=$SECONDS
@@ -94,25 +108,20 @@ sed 's/^/  | /' "$side_log" >&2
 [ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
 rm -f "$side_log" "$side_failed"
 for suite in $suites; do
+  [ -e "$side_log.built-$suite" ] || continue
   t3=$SECONDS
-  if scripts/suite.sh "$suite" build; then
-    scripts/suite.sh "$suite" single || failed+=("single-host ($suite)")
-    # The rules under this suite's Prometheus too (its image exists now).
-    PROMTOOL_IMAGES=slurm-ha-exporter/slurm:$suite contrib/check.sh || failed+=("contrib rules ($suite's Prometheus)")
-    # Both modes on the newest release; one each on the other two, to fit
-    # CI's 90 minutes: plugin mode where the in-process reconfigure began
-    # (25.11), daemon mode on 24.11.
-    case "$suite" in
-      trixie) modes=daemon ;;
-      src-25.11.5) modes=plugin ;;
-      *) modes="daemon plugin" ;;
-    esac
-    HA_MODES=$modes scripts/suite.sh "$suite" ha || failed+=("HA ($suite)")
-  else
-    failed+=("build ($suite)")
-  fi
-  echo "test: Slurm of $suite took $((SECONDS - t3))s (images, build, tests)" >&2
+  # Both modes on the newest release; one each on the other two, to fit
+  # CI's 90 minutes: plugin mode where the in-process reconfigure began
+  # (25.11), daemon mode on 24.11.
+  case "$suite" in
+    trixie) modes=daemon ;;
+    src-*) modes=plugin ;;
+    *) modes="daemon plugin" ;;
+  esac
+  HA_MODES=$modes scripts/suite.sh "$suite" ha || failed+=("HA ($suite)")
+  echo "test: HA scenarios of $suite took $((SECONDS - t3))s" >&2
 done
+rm -f "$side_log".built-*
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test: why, as each failed test said it (its panic, again):" >&2
   awk '/panicked at/ { p = 1; n = 0 } p { print; if (/note: run with/ || ++n >= 40) p = 0 }' \

@@ -862,6 +862,10 @@ fn as_grafana_would_at(store: Store, expr: &str, range_secs: i64) -> String {
 }
 
 /// Families only CycleCloud's tools provide (absent on the bed).
+/// scrape_interval of the bed's Prometheus and of both agents
+/// (docker/etc/prometheus.yml, agent-ctl*.yml).
+const SCRAPE_INTERVAL_SECS: i64 = 5;
+
 const CYCLECLOUD_ONLY: &[&str] = &["azslurm_partition_info", "jetpack_cluster_info"];
 
 /// What a finished-jobs panel over the whole window must show, from
@@ -1147,7 +1151,17 @@ fn exported_labels_are_those_of_families_json(since_unix: i64, failures: &mut Ve
 /// Per series of a range query: its labels as both stores name them (no
 /// `cluster`, `instance` without the port the agents relabel away) and the
 /// smallest and largest value it took.
-fn window_values(series: &[serde_json::Value]) -> std::collections::BTreeMap<String, (f64, f64)> {
+/// Of each series of a range query: its lowest and highest value and the
+/// first and last time it had one.
+#[derive(Clone, Copy)]
+struct InWindow {
+    lo: f64,
+    hi: f64,
+    first: f64,
+    last: f64,
+}
+
+fn window_values(series: &[serde_json::Value]) -> std::collections::BTreeMap<String, InWindow> {
     let mut out = std::collections::BTreeMap::new();
     for s in series {
         let mut labels: Vec<String> = s["metric"]
@@ -1166,19 +1180,27 @@ fn window_values(series: &[serde_json::Value]) -> std::collections::BTreeMap<Str
             })
             .collect();
         labels.sort();
-        let values: Vec<f64> = s["values"]
+        let points: Vec<(f64, f64)> = s["values"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|p| p[1].as_str()?.parse::<f64>().ok())
-            .filter(|v| v.is_finite())
+            .filter_map(|p| Some((p[0].as_f64()?, p[1].as_str()?.parse::<f64>().ok()?)))
+            .filter(|(_, v)| v.is_finite())
             .collect();
-        if values.is_empty() {
+        let (Some(&(first, _)), Some(&(last, _))) = (points.first(), points.last()) else {
             continue;
-        }
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        out.insert(format!("{{{}}}", labels.join(",")), (lo, hi));
+        };
+        let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        out.insert(
+            format!("{{{}}}", labels.join(",")),
+            InWindow {
+                lo,
+                hi,
+                first,
+                last,
+            },
+        );
     }
     out
 }
@@ -1295,32 +1317,55 @@ fn the_agents_store_agrees(
             .next()
             .cloned()
             .unwrap_or_default();
-        let show = |m: &std::collections::BTreeMap<String, (f64, f64)>| {
+        let show = |m: &std::collections::BTreeMap<String, InWindow>| {
             m.get(&first)
-                .map_or("-".to_string(), |(lo, hi)| format!("[{lo}, {hi}]"))
+                .map_or("-".to_string(), |w| format!("[{}, {}]", w.lo, w.hi))
         };
         eprintln!(
             "  {dash} | {title} | {first} | {} | {}",
             show(bed),
             show(agents)
         );
+        // A series in one store only is the two scraping at other moments
+        // when it began within a scrape interval of the window's end there,
+        // or stopped within one of its start (a label that changed then).
+        let at_an_edge = |w: &InWindow| {
+            w.first > (end - SCRAPE_INTERVAL_SECS - 1) as f64
+                || w.last < (settled + SCRAPE_INTERVAL_SECS + 1) as f64
+        };
+        let in_one_only: Vec<(&String, &InWindow)> = bed
+            .iter()
+            .filter(|(k, _)| !agents.contains_key(*k))
+            .chain(agents.iter().filter(|(k, _)| !bed.contains_key(*k)))
+            .collect();
         let same_series = if top {
             (bed.is_empty() && agents.is_empty()) || bed.keys().any(|k| agents.contains_key(k))
         } else {
-            bed.keys().eq(agents.keys())
+            in_one_only.iter().all(|(_, w)| at_an_edge(w))
         };
         if !same_series {
             failures.push(format!(
-                "{dash} / {title}: other series on the agents' store: bed {:?}, agents {:?}: {expr}",
+                "{dash} / {title}: other series on the agents' store over [{settled}, {end}]: in one store only {:?}; bed {:?}, agents {:?}: {expr}",
+                in_one_only
+                    .iter()
+                    .map(|(k, w)| format!("{k} from {} to {}", w.first, w.last))
+                    .collect::<Vec<_>>(),
                 bed.keys().collect::<Vec<_>>(),
                 agents.keys().collect::<Vec<_>>()
             ));
             continue;
         }
-        for (k, &(blo, bhi)) in bed {
-            let Some(&(alo, ahi)) = agents.get(k) else {
+        if !top && !in_one_only.is_empty() {
+            eprintln!(
+                "    in one store only, at the window's edge (scraped at other moments): {:?}",
+                in_one_only.iter().map(|(k, _)| k).collect::<Vec<_>>()
+            );
+        }
+        for (k, b) in bed {
+            let Some(a) = agents.get(k) else {
                 continue;
             };
+            let (blo, bhi, alo, ahi) = (b.lo, b.hi, a.lo, a.hi);
             let tol = slack * blo.abs().max(bhi.abs()).max(alo.abs()).max(ahi.abs()) + 1e-9;
             if alo > bhi + tol || blo > ahi + tol {
                 failures.push(format!(
