@@ -19,7 +19,7 @@
 # NO_CACHE=1 builds every layer anew, to time a build from nothing);
 # slurm-ha-exporter/slurm:src-RELEASE names the latest. The dev image is
 # docker/dev/Dockerfile on top of it, tagged the same way.
-# --base makes only debian:SUITE (scripts/compile-check.sh needs trixie's).
+# --base makes only debian:SUITE (scripts/compile-check.sh needs the base of docker/slurm-src).
 #   docker/build-images.sh [--dev|--base] [bookworm|trixie|forky|src-RELEASE]
 set -euo pipefail
 DEV=0 BASE_ONLY=0

@@ -3,14 +3,26 @@
 # prints their paths, one a line:
 #   slurm-ha-exporter_<version>_<arch>.deb         the daemon, its systemd unit,
 #                                                   hooks, man page; Depends on
-#                                                   the libslurmNN it links ($auto)
+#                                                   the package holding the
+#                                                   libslurm it links
 #   slurm-ha-exporter-plugin_<version>_<arch>.deb   job_submit_ha_exporter.so in
 #                                                   Slurm's PluginDir; Depends on
 #                                                   slurm-ha-exporter (= <version>)
-#                                                   and slurmctld (= the installed one)
-# Build on the Slurm release the packages are for: the plugin is built
-# against libslurm-dev's headers and pinned to the installed slurmctld's
-# Debian version, which must be the same. Needs cargo-deb
+#                                                   and the slurmctld package of
+#                                                   the same Slurm release
+# Build on the Slurm release the packages are for, with either packaging
+# installed: Debian's (slurmctld, libslurm-dev, libslurmNN; PluginDir
+# /usr/lib/<triplet>/slurm-wlm) or SchedMD's, as Azure CycleCloud installs
+# it (slurm-smd-slurmctld, slurm-smd-dev, slurm-smd; PluginDir
+# /usr/lib/<triplet>/slurm). The plugin is built against the installed
+# headers, which must be of the installed slurmctld's release. Slurm
+# loads a plugin only when its plugin_version equals the running Slurm's
+# SLURM_VERSION_NUMBER, major.minor.micro (src/common/plugin.c), so the
+# plugin depends on that release and no more: any packaging revision of it
+# (Debian's security updates among them), never the next micro release.
+# The daemon needs only libslurm's interface, the same across a release's
+# micro versions (its SONAME): Debian's libslurmNN package says so by its
+# name ($auto); SchedMD's slurm-smd by version, X.Y of the build. Needs cargo-deb
 # (cargo install cargo-deb). Environment: DEB_MAINTAINER overrides the
 # Maintainer field, DEB_REVISION the Debian revision (default 1),
 # CARGO_TARGET_DIR is honoured.
@@ -30,7 +42,7 @@ die() { echo "build-debs: $*" >&2; exit 1; }
 
 SUITE=${SUITE:-bookworm}
 if [ "$SUITE" != bookworm ] && [ "${BUILD_DEBS_INSIDE:-}" != "$SUITE" ]; then
-  case "$SUITE" in trixie|forky) ;; *) die "unknown suite $SUITE (bookworm, trixie, forky)" ;; esac
+  case "$SUITE" in trixie|forky|src-[0-9]*) ;; *) die "unknown suite $SUITE (bookworm, trixie, forky, src-RELEASE)" ;; esac
   command -v cargo-deb >/dev/null || die "cargo-deb is missing: cargo install cargo-deb (the container runs the host's)"
   # (Seconds when the images are current: Docker's layer cache.)
   images=$(docker/build-images.sh --dev "$SUITE" 2>&1) \
@@ -60,12 +72,28 @@ if [ "${BUILD_DEBS_INSIDE:-}" = "$SUITE" ] && ! command -v dpkg-shlibdeps >/dev/
     >/dev/null || die "cannot install dpkg-dev in the build container"
 fi
 command -v dpkg-shlibdeps >/dev/null || die "dpkg-shlibdeps is missing (apt-get install dpkg-dev): without it the packages would not depend on libslurm"
-slurmctld_version=$(dpkg-query -W -f='${Version}' slurmctld 2>/dev/null) \
-  || die "slurmctld is not installed: the plugin package is pinned to the installed slurmctld's version"
-headers_version=$(dpkg-query -W -f='${Version}' libslurm-dev 2>/dev/null) || headers_version=""
-if [ -z "${SLURM_INCLUDE_DIR:-}" ] && [ "$headers_version" != "$slurmctld_version" ]; then
-  die "libslurm-dev ($headers_version) and slurmctld ($slurmctld_version) differ: the plugin would be built for one release and pinned to another"
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+if installed slurm-smd-slurmctld; then
+  packaging="SchedMD's" ctld_pkg=slurm-smd-slurmctld dev_pkg=slurm-smd-dev plugin_dir=slurm
+elif installed slurmctld; then
+  packaging="Debian's" ctld_pkg=slurmctld dev_pkg=libslurm-dev plugin_dir=slurm-wlm
+else
+  die "no slurmctld package is installed (Debian's slurmctld or SchedMD's slurm-smd-slurmctld): the plugin package depends on the one of its release"
 fi
+slurmctld_version=$(dpkg-query -W -f='${Version}' "$ctld_pkg")
+headers_version=$(dpkg-query -W -f='${Version}' "$dev_pkg" 2>/dev/null) || headers_version=""
+if [ -z "${SLURM_INCLUDE_DIR:-}" ] && [ "$headers_version" != "$slurmctld_version" ]; then
+  die "$dev_pkg ($headers_version) and $ctld_pkg ($slurmctld_version) differ: the plugin would be built for one release and pinned to another"
+fi
+# The Slurm release (X.Y.Z) of that package version ([epoch:]X.Y.Z[-revision]).
+release=$(sed -E 's/^[0-9]+://; s/[-+~].*//' <<<"$slurmctld_version")
+[[ $release =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || die "cannot read a Slurm release X.Y.Z from $ctld_pkg's version $slurmctld_version"
+series=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}
+next_micro=$series.$((BASH_REMATCH[3] + 1))
+next_series=${BASH_REMATCH[1]}.$((BASH_REMATCH[2] + 1))
+# "~" sorts before anything: every revision of X.Y.Z, none of the next.
+slurmctld_depends="$ctld_pkg (>= $release~), $ctld_pkg (<< $next_micro~)"
+echo "build-debs: for Slurm $release, $packaging packaging ($ctld_pkg $slurmctld_version)" >&2
 meta=$(cargo metadata --format-version 1 --no-deps)
 py() { python3 -c "import json,sys; m=json.load(sys.stdin); p={p['name']: p for p in m['packages']}; print($1)" <<<"$meta"; }
 target=$(py 'm["target_directory"]')
@@ -97,31 +125,53 @@ done
   echo " -- $maintainer  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
 } | gzip -9n >"$rel/changelog.Debian.gz"
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# unpack DEB DIR and pack DIR DEB: a package taken apart to change its
+# control file or paths, and put together again (by hand: dpkg-deb refuses
+# to read a control file with placeholders).
+unpack() {
+  local deb
+  deb=$(realpath "$1")
+  rm -rf "$2" && mkdir -p "$2/pkg/DEBIAN" "$2/ar"
+  (cd "$2/ar" && ar x "$deb")
+  tar -xf "$2"/ar/control.tar.* -C "$2/pkg/DEBIAN"
+  tar -xf "$2"/ar/data.tar.* -C "$2/pkg"
+}
+pack() {
+  if grep -q '@[A-Z_]*@' "$1/pkg/DEBIAN/control"; then
+    die "a placeholder is left in a control file: $(grep '@[A-Z_]*@' "$1/pkg/DEBIAN/control")"
+  fi
+  dpkg-deb --root-owner-group -Zxz --build "$1/pkg" "$2" >/dev/null
+}
+
 # cargo-deb prints the path of the package it wrote (last line).
 daemon=$(cargo deb "${deb_args[@]}" -p slurm-ha-exporter | tail -n 1)
 [ "$(dpkg-deb -f "$daemon" Version)" = "$version" ] || die "$daemon is not version $version"
+if [ "$ctld_pkg" = slurm-smd-slurmctld ]; then
+  # SchedMD's slurm-smd has no shlibs file, so $auto cannot name it for
+  # libslurm: added here by the release series it holds.
+  unpack "$daemon" "$work/daemon"
+  sed -i -E "/^Depends:/ { s/(, )?slurm-smd( \([^)]*\))?//g; s/^Depends: (.*)$/Depends: \1, slurm-smd (>= $series~), slurm-smd (<< $next_series~)/; s/^Depends: , /Depends: /; }" \
+    "$work/daemon/pkg/DEBIAN/control"
+  pack "$work/daemon" "$daemon"
+fi
 
 # The plugin: cargo-deb cannot take a Depends value computed at build time,
-# so plugin/Cargo.toml holds placeholders, filled in here by unpacking the
-# package and packing it again.
+# so plugin/Cargo.toml holds placeholders, filled in here.
 raw=$(cargo deb "${deb_args[@]}" -p slurm-ha-exporter-plugin --multiarch=same | tail -n 1)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# (dpkg-deb refuses to read it while the placeholders are there: unpack by hand.)
-mkdir -p "$work/pkg/DEBIAN" "$work/ar"
-raw=$(realpath "$raw")
-(cd "$work/ar" && ar x "$raw")
-tar -xf "$work"/ar/control.tar.* -C "$work/pkg/DEBIAN"
-tar -xf "$work"/ar/data.tar.* -C "$work/pkg"
-control=$work/pkg/DEBIAN/control
-sed -i -e "s/@VERSION@/$version/g" -e "s/@SLURMCTLD_VERSION@/$slurmctld_version/g" "$control"
-if grep -q '@[A-Z_]*@' "$control"; then
-  die "a placeholder is left in the plugin's control file: $(grep '@[A-Z_]*@' "$control")"
+unpack "$raw" "$work/plugin"
+rm -f "$raw"
+control=$work/plugin/pkg/DEBIAN/control
+sed -i -e "s/@VERSION@/$version/g" -e "s/@SLURMCTLD_DEPENDS@/$slurmctld_depends/g" "$control"
+if [ "$plugin_dir" != slurm-wlm ]; then
+  # SchedMD's PluginDir; the md5sums name the files by path.
+  for d in "$work"/plugin/pkg/usr/lib/*/slurm-wlm; do mv "$d" "${d%/slurm-wlm}/$plugin_dir"; done
+  [ -f "$work/plugin/pkg/DEBIAN/md5sums" ] && sed -i "s|/slurm-wlm/|/$plugin_dir/|" "$work/plugin/pkg/DEBIAN/md5sums"
 fi
 field() { sed -n "s/^$1: //p" "$control"; }
 plugin=$out/$(field Package)_${version}_$(field Architecture).deb
-rm -f "$raw"
-dpkg-deb --root-owner-group -Zxz --build "$work/pkg" "$plugin" >/dev/null
+pack "$work/plugin" "$plugin"
 
 for deb in "$daemon" "$plugin"; do
   echo "build-debs: $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version): Depends: $(dpkg-deb -f "$deb" Depends)" >&2

@@ -24,14 +24,18 @@
 # 22.05, packages built on the host into target/debian), trixie (24.11) or
 # forky (26.05), whose packages build-debs.sh makes inside
 # slurm-ha-exporter/dev:SUITE into target/SUITE/debian, tested on
-# slurm-ha-exporter/slurm:SUITE (docker/build-images.sh SUITE).
+# slurm-ha-exporter/slurm:SUITE (docker/build-images.sh SUITE); or
+# src-RELEASE: SchedMD's own packages of that release (slurm-smd-*, as
+# Azure CycleCloud installs them; docker/slurm-src/Dockerfile), with ours
+# built for them.
 #   packaging/test-install.sh [--no-build]
 #   SUITE=trixie packaging/test-install.sh
+#   SUITE=src-25.11.5 packaging/test-install.sh
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 SUITE=${SUITE:-bookworm}
-case "$SUITE" in bookworm|trixie|forky) ;; *) echo "test-install: unknown suite $SUITE (bookworm, trixie, forky)" >&2; exit 2 ;; esac
+case "$SUITE" in bookworm|trixie|forky|src-[0-9]*) ;; *) echo "test-install: unknown suite $SUITE (bookworm, trixie, forky, src-RELEASE)" >&2; exit 2 ;; esac
 export SUITE
 BASE=slurm-ha-exporter/slurm:$SUITE
 debs_dir=target/debian
@@ -131,10 +135,13 @@ check "systemd booted" wait_for 120 booted
 [ "$state" = running ] || in_ctr systemctl --failed --no-pager
 check "slurmctld and slurmd answer (sinfo: node idle)" \
   wait_for 60 sh_ctr 'sinfo -h -o %T | grep -qx idle'
-pinned=$(dpkg-deb -f "$plugin" Depends | grep -o 'slurmctld (= [^)]*)')
-have=$(in_ctr dpkg-query -W -f='${Version}' slurmctld)
-check "the container's slurmctld $have is the one the plugin is pinned to: $pinned" \
-  test "$pinned" = "slurmctld (= $have)"
+# The plugin depends on its Slurm release (X.Y.Z, any packaging revision):
+# Slurm loads only a plugin of its own release.
+pinned=$(dpkg-deb -f "$plugin" Depends | grep -oE '[a-z-]*slurmctld \(>= [^)]*\), [a-z-]*slurmctld \(<< [^)]*\)')
+have=$(in_ctr slurmctld -V | awk '{print $2}')
+ctld_pkg=$(in_ctr dpkg-query -W -f='${Package} ${Status}\n' slurmctld slurm-smd-slurmctld 2>/dev/null | awk '/ installed$/ {print $1}')
+check "the plugin depends on the container's slurmctld package ($ctld_pkg), release $have only: $pinned" \
+  test "$pinned" = "$ctld_pkg (>= $have~), $ctld_pkg (<< ${have%.*}.$((${have##*.} + 1))~)"
 
 step "install"
 # Not in /tmp: from trixie on, systemd mounts a tmpfs there, which hides
@@ -156,7 +163,7 @@ check "man page renders without warnings" sh_ctr \
   'w=$(MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$(man -w slurm-ha-exporter)" 2>&1 >/dev/null); [ -z "$w" ] || { echo "$w"; false; }'
 check "hook scripts in /usr/sbin" \
   sh_ctr 'test -x /usr/sbin/slurm-ha-exporter-primary-on && test -x /usr/sbin/slurm-ha-exporter-primary-off'
-check "plugin in Debian's PluginDir" sh_ctr \
+check "plugin in slurmctld's PluginDir" sh_ctr \
   'test -f "$(scontrol show config | sed -n "s/^PluginDir *= *//p" | cut -d: -f1)/job_submit_ha_exporter.so"'
 
 step "start"
@@ -232,7 +239,7 @@ check "dpkg --purge slurm-ha-exporter" in_ctr dpkg --purge slurm-ha-exporter
 check "StateSaveLocation/ha_exporter kept, with the role record" \
   sh_ctr 'test -d /var/lib/slurm/slurmctld/ha_exporter && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
 check "the package's files are gone (binary, unit, drop-in, /etc/default, plugin)" sh_ctr \
-  '! ls /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so 2>/dev/null'
+  '! ls /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so /usr/lib/*/slurm/job_submit_ha_exporter.so 2>/dev/null'
 check "slurmctld still runs" in_ctr systemctl is-active -q slurmctld
 
 finish

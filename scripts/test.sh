@@ -8,8 +8,9 @@
 # 2. scenarios on the Docker HA cluster (images built here from Debian
 #    packages; the cluster is removed afterwards unless KEEP_CLUSTER=1),
 #    with the exporter as a daemon, then as the plugin inside slurmctld;
-# 3. the same for Slurm 24.11 (trixie), 26.05 (forky) and 25.11.5 built from
-#    SchedMD's tarball (src-25.11.5), built inside containers of those
+# 3. the same for Slurm 24.11 (trixie), 26.05 (forky) and 25.11.5 from
+#    SchedMD's own packages built from its tarball (src-25.11.5, the
+#    slurm-smd-* debs CycleCloud installs), built inside containers of those
 #    suites (scripts/suite.sh): the single-host tests, the rules under their
 #    Prometheus, and the steady-state, kill -9 and failback scenario: in both
 #    modes on forky, in daemon mode on trixie and in plugin mode on
@@ -18,9 +19,10 @@
 #    runs one.
 # Beside step 2, at nice 19 and the smallest CPU weight (the scenarios
 # mostly wait on Slurm's timers): the images, builds, single-host tests and
-# rules of the suites of step 3, and the compile check of every release in
-# shared/slurm-src (scripts/compile-check.sh; TEST_COMPILE_CHECK=0 skips
-# it). Their HA scenarios follow step 2.
+# rules of the suites of step 3 (and for src-*, our packages installed on
+# SchedMD's under systemd, packaging/test-install.sh), and the compile
+# check of every release in shared/slurm-src (scripts/compile-check.sh;
+# TEST_COMPILE_CHECK=0 skips it). Their HA scenarios follow step 2.
 # Extra arguments go to the bookworm test runs (e.g. a filter).
 # Every part runs even when an earlier one failed; the exit status says
 # whether all passed.
@@ -68,10 +70,16 @@ side() {
       nice -n 19 ionice -c3 scripts/suite.sh "$suite" single || echo "single-host ($suite)" >>"$side_failed"
       PROMTOOL_IMAGES=slurm-ha-exporter/slurm:$suite nice -n 19 contrib/check.sh ||
         echo "contrib rules ($suite's Prometheus)" >>"$side_failed"
+      # Our packages on SchedMD's (what CycleCloud's clusters run), under
+      # systemd, as on bookworm for Debian's.
+      case "$suite" in
+        src-*) SUITE=$suite nice -n 19 packaging/test-install.sh || echo "packages on SchedMD's ($suite)" >>"$side_failed" ;;
+      esac
     else
       echo "build ($suite)" >>"$side_failed"
     fi
     echo "test: images, build, single-host tests and rules of $suite took $((SECONDS - t0))s" >&2
+    touch "$side_log.done-$suite"
   done
   if [ "${TEST_COMPILE_CHECK:-1}" = 1 ]; then
     t0=$SECONDS
@@ -101,13 +109,12 @@ EXPORTER_MODE=plugin run -E 'binary(ha_cluster) & (test(exactly_one) | test(hung
   || failed+=("HA plugin mode (bookworm)")
 echo "test: Docker HA cluster tests in plugin mode took $((SECONDS - t2))s" >&2
 docker/cluster.sh down >/dev/null 2>&1 || true
-t2=$SECONDS
-wait "$side_pid" || true
-echo "test: waited $((SECONDS - t2))s for the work beside the HA scenarios; its output:" >&2
-sed 's/^/  | /' "$side_log" >&2
-[ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
-rm -f "$side_log" "$side_failed"
+# Each suite's HA scenarios as soon as the work beside is done with that
+# suite (its side output is shown at the end).
 for suite in $suites; do
+  t3=$SECONDS
+  while [ ! -e "$side_log.done-$suite" ] && kill -0 "$side_pid" 2>/dev/null; do sleep 5; done
+  [ $((SECONDS - t3)) -gt 0 ] && echo "test: waited $((SECONDS - t3))s for $suite's build and single-host tests" >&2
   [ -e "$side_log.built-$suite" ] || continue
   t3=$SECONDS
   # Both modes on the newest release; one each on the other two, to fit
@@ -121,6 +128,12 @@ for suite in $suites; do
   HA_MODES=$modes scripts/suite.sh "$suite" ha || failed+=("HA ($suite)")
   echo "test: HA scenarios of $suite took $((SECONDS - t3))s" >&2
 done
+t2=$SECONDS
+wait "$side_pid" || true
+echo "test: waited $((SECONDS - t2))s more for the work beside the HA scenarios; its output:" >&2
+sed 's/^/  | /' "$side_log" >&2
+[ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
+rm -f "$side_log" "$side_failed" "$side_log".done-*
 rm -f "$side_log".built-*
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test: why, as each failed test said it (its panic, again):" >&2
