@@ -80,7 +80,7 @@ flags:
   --collector.accounts.top=N, --collector.users.top=N   accounts / users with series of their own (default 50; the rest: other)
   --collector.accounting.lookback=DUR   count jobs that ended this long before start (default 0s)
   --collector.accounting.overlap=DUR    each slurmdbd query reaches this far behind the last (default 5m,
-                                        at least 30s; the state file keeps the longest any exporter used)
+                                        30s to 1h; a longer one is reached step by step, see docs/counting.md)
   --collector.accounting.helper=PATH    plugin mode: this program (slurm-ha-exporter) asks slurmdbd
   --collector.cyclecloud.azslurm-path=PATH, --collector.cyclecloud.jetpack-path=PATH
   --ha.poll-interval=DUR           how often the role is checked (default 5s)
@@ -287,6 +287,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                         "{flag} must be at least 30s: records that reach slurmdbd later than the overlap, while slurmctld shows nothing queued, would be missed"
                     ));
                 }
+                if d > Duration::from_secs(3600) {
+                    return Err(format!(
+                        "{flag} must be at most 1h: every query reaches back that far and the state file remembers every job ended in it"
+                    ));
+                }
                 opts.accounting_overlap = d
             }
             "--collector.accounting.helper" => opts.accounting_helper = Some(value(&flag)?.into()),
@@ -489,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn accounting_overlap_defaults_to_five_minutes_and_refuses_less_than_30s() {
+    fn accounting_overlap_defaults_to_five_minutes_between_30s_and_1h() {
         let Command::Run(s) = p(&[]).unwrap() else {
             panic!()
         };
@@ -501,6 +506,9 @@ mod tests {
         assert!(p(&["--collector.accounting.overlap=29s"])
             .unwrap_err()
             .contains("at least 30s"));
+        assert!(p(&["--collector.accounting.overlap=5h"])
+            .unwrap_err()
+            .contains("at most 1h"));
     }
 
     #[test]

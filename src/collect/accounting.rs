@@ -192,7 +192,6 @@ impl Collector for AccountingCollector {
         });
         let end = now();
         let mut st = self.starting_state(file.as_ref(), end);
-        counting::settle_overlap(&mut st, self.overlap);
         let start = counting::window_start(&st);
         let jobs = self.source.query(&config.cluster_name, start, end)?;
         crate::debug!(
@@ -205,7 +204,7 @@ impl Collector for AccountingCollector {
             .stats_this_cycle()
             .filter(|s| s.dbd_agent_queue_size == 0)
             .map(|s| s.req_time);
-        counting::count_window(&mut st, jobs, end, synced);
+        counting::count_window(&mut st, jobs, end, synced, self.overlap);
         st.generation += 1;
         st.writer = crate::state::atomic::hostname();
         // Publish only what is persisted: a failed write keeps the old

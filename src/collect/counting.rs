@@ -32,14 +32,19 @@ pub const SETTLE_SECS: i64 = 60;
 /// `now` by this much.
 pub const MAX_HOLD_SECS: i64 = 3600;
 
-/// The overlap to count with: the longer of this exporter's setting and
-/// the file's. Every exporter writing the file must forget counted ids by
-/// the longest window any of them queries: an id one forgot after its
-/// shorter window, returned by another's longer window, would be counted
-/// again. So a state's overlap only grows; a shorter setting takes effect
-/// with a new state file.
-pub fn settle_overlap(st: &mut AccountingState, configured: i64) {
-    st.overlap = st.overlap.max(configured);
+/// The overlap the state counts with after a window that moved the
+/// watermark from `before`: this exporter's setting, reached at once when
+/// it is shorter than the file's, and when longer by no more than the
+/// watermark moved. Counted ids are forgotten once they fall out of the
+/// window; a window that reached back further at once than the last one
+/// would return ids already forgotten, and count them again. Growing by
+/// the watermark's step, the start of the window never moves back.
+fn follow_overlap(st: &mut AccountingState, setting: i64, before: i64) {
+    st.overlap = if setting <= st.overlap {
+        setting
+    } else {
+        setting.min(st.overlap + (st.watermark - before).max(0))
+    };
 }
 
 /// Where the next query's window starts.
@@ -130,11 +135,14 @@ fn is_new_ending(job: &FinishedJob, counted_end: i64) -> bool {
 /// `synced`: a time by which slurmctld had handed slurmdbd every record
 /// (None when unknown: slurmctld did not answer, or its queue was busy).
 /// Returns how many jobs were counted.
+/// `overlap`: this exporter's setting, which the state's overlap follows
+/// (follow_overlap).
 pub fn count_window(
     st: &mut AccountingState,
     jobs: Vec<FinishedJob>,
     end: i64,
     synced: Option<i64>,
+    overlap: i64,
 ) -> usize {
     let mut counted = 0;
     for job in jobs {
@@ -206,7 +214,9 @@ pub fn count_window(
         st.seen.len()
     );
     let target = synced.map_or(st.watermark, |t| t.min(end));
+    let before = st.watermark;
     st.watermark = target.max(st.watermark).max(end - MAX_HOLD_SECS);
+    follow_overlap(st, overlap, before);
     // An id whose end lies before every future window cannot come back.
     let horizon = window_start(st);
     st.seen.retain(|_, t| *t >= horizon);
@@ -246,7 +256,7 @@ mod tests {
     /// One collector run against `db`, with slurmctld's queue empty.
     fn step(st: &mut AccountingState, db: &[FinishedJob], end: i64) -> usize {
         let got = query(st, db, end);
-        count_window(st, got, end, Some(end))
+        count_window(st, got, end, Some(end), OVERLAP_SECS)
     }
 
     fn state(since: i64) -> AccountingState {
@@ -260,7 +270,13 @@ mod tests {
     fn a_job_returned_by_overlapping_windows_is_counted_once() {
         let mut st = state(0);
         assert_eq!(
-            count_window(&mut st, vec![job(1, "p", 100)], 110, Some(110)),
+            count_window(
+                &mut st,
+                vec![job(1, "p", 100)],
+                110,
+                Some(110),
+                OVERLAP_SECS
+            ),
             1
         );
         assert_eq!(st.watermark, 110);
@@ -274,7 +290,8 @@ mod tests {
                 &mut st,
                 vec![job(1, "p", 100), job(2, "p", 112)],
                 120,
-                Some(120)
+                Some(120),
+                OVERLAP_SECS
             ),
             1
         );
@@ -287,7 +304,10 @@ mod tests {
         let mut first = job(1, "p", 100);
         first.start_time = 100;
         first.state = JobState::NodeFail;
-        assert_eq!(count_window(&mut st, vec![first], 110, Some(110)), 1);
+        assert_eq!(
+            count_window(&mut st, vec![first], 110, Some(110), OVERLAP_SECS),
+            1
+        );
         // The requeued job ran again on the same db_index: started after
         // the end that was counted.
         let mut rerun = job(1, "p", 133);
@@ -295,12 +315,15 @@ mod tests {
         rerun.state = JobState::Failed;
         rerun.exit_code = "40:0".into();
         assert_eq!(
-            count_window(&mut st, vec![rerun.clone()], 140, Some(140)),
+            count_window(&mut st, vec![rerun.clone()], 140, Some(140), OVERLAP_SECS),
             1
         );
         assert_eq!(st.total(), 2);
         // The rerun itself, returned by the next overlapping window, once.
-        assert_eq!(count_window(&mut st, vec![rerun], 150, Some(150)), 0);
+        assert_eq!(
+            count_window(&mut st, vec![rerun], 150, Some(150), OVERLAP_SECS),
+            0
+        );
         assert_eq!(st.total(), 2);
     }
 
@@ -327,18 +350,27 @@ mod tests {
     fn a_row_with_a_new_start_beside_the_counted_end_is_not_counted_again() {
         let (first, half, rerun) = reused_row();
         let mut st = state(0);
-        assert_eq!(count_window(&mut st, vec![first], 110, Some(110)), 1);
         assert_eq!(
-            count_window(&mut st, vec![half.clone()], 152, Some(152)),
+            count_window(&mut st, vec![first], 110, Some(110), OVERLAP_SECS),
+            1
+        );
+        assert_eq!(
+            count_window(&mut st, vec![half.clone()], 152, Some(152), OVERLAP_SECS),
             0,
             "the same ending, whatever start the row carries now"
         );
-        assert_eq!(count_window(&mut st, vec![half], 155, Some(155)), 0);
         assert_eq!(
-            count_window(&mut st, vec![rerun.clone()], 165, Some(165)),
+            count_window(&mut st, vec![half], 155, Some(155), OVERLAP_SECS),
+            0
+        );
+        assert_eq!(
+            count_window(&mut st, vec![rerun.clone()], 165, Some(165), OVERLAP_SECS),
             1
         );
-        assert_eq!(count_window(&mut st, vec![rerun], 170, Some(170)), 0);
+        assert_eq!(
+            count_window(&mut st, vec![rerun], 170, Some(170), OVERLAP_SECS),
+            0
+        );
         assert_eq!(st.total(), 2, "two endings of the row, each once");
     }
 
@@ -350,19 +382,37 @@ mod tests {
         // backup's exporter, active once more, reads the primary's file.
         let (first, half, rerun) = reused_row();
         let mut backup = state(0);
-        count_window(&mut backup, vec![first.clone()], 110, Some(110));
+        count_window(
+            &mut backup,
+            vec![first.clone()],
+            110,
+            Some(110),
+            OVERLAP_SECS,
+        );
         let mut primary = backup.clone();
         assert_eq!(
-            count_window(&mut primary, vec![first, half], 152, Some(152)),
+            count_window(
+                &mut primary,
+                vec![first, half],
+                152,
+                Some(152),
+                OVERLAP_SECS
+            ),
             0
         );
         assert_eq!(
-            count_window(&mut primary, vec![rerun.clone()], 165, Some(165)),
+            count_window(
+                &mut primary,
+                vec![rerun.clone()],
+                165,
+                Some(165),
+                OVERLAP_SECS
+            ),
             1
         );
         let mut backup_again = primary.clone();
         assert_eq!(
-            count_window(&mut backup_again, vec![rerun], 170, Some(170)),
+            count_window(&mut backup_again, vec![rerun], 170, Some(170), OVERLAP_SECS),
             0
         );
         assert_eq!(backup_again.total(), 2);
@@ -408,9 +458,10 @@ mod tests {
             vec![ran.clone(), never_ran.clone()],
             110,
             Some(110),
+            OVERLAP_SECS,
         );
         // The same records again (an overlapping window): no new observation.
-        count_window(&mut st, vec![ran, never_ran], 120, Some(120));
+        count_window(&mut st, vec![ran, never_ran], 120, Some(120), OVERLAP_SECS);
         let h = |what: &str, class: &str| {
             st.histograms[&(what.into(), "p".into(), class.into())].clone()
         };
@@ -438,7 +489,13 @@ mod tests {
     fn the_same_run_recorded_again_is_not_counted_again() {
         let mut st = state(0);
         assert_eq!(
-            count_window(&mut st, vec![job(1, "p", 100)], 110, Some(110)),
+            count_window(
+                &mut st,
+                vec![job(1, "p", 100)],
+                110,
+                Some(110),
+                OVERLAP_SECS
+            ),
             1
         );
         // Same start, a later end or another state (slurmdbd updating the
@@ -446,15 +503,21 @@ mod tests {
         let mut again = job(1, "p", 105);
         again.start_time = 99;
         again.state = JobState::Failed;
-        assert_eq!(count_window(&mut st, vec![again], 120, Some(120)), 0);
+        assert_eq!(
+            count_window(&mut st, vec![again], 120, Some(120), OVERLAP_SECS),
+            0
+        );
         // Never started (cancelled while pending): start 0.
         let mut never = job(2, "p", 100);
         never.start_time = 0;
         assert_eq!(
-            count_window(&mut st, vec![never.clone()], 130, Some(130)),
+            count_window(&mut st, vec![never.clone()], 130, Some(130), OVERLAP_SECS),
             1
         );
-        assert_eq!(count_window(&mut st, vec![never], 140, Some(140)), 0);
+        assert_eq!(
+            count_window(&mut st, vec![never], 140, Some(140), OVERLAP_SECS),
+            0
+        );
         assert_eq!(st.total(), 2);
     }
 
@@ -462,7 +525,13 @@ mod tests {
     fn jobs_before_counting_since_are_history() {
         let mut st = state(1000);
         assert_eq!(
-            count_window(&mut st, vec![job(1, "p", 999)], 1010, Some(1010)),
+            count_window(
+                &mut st,
+                vec![job(1, "p", 999)],
+                1010,
+                Some(1010),
+                OVERLAP_SECS
+            ),
             0
         );
         assert_eq!(window_start(&st), 1000);
@@ -471,18 +540,24 @@ mod tests {
     #[test]
     fn the_watermark_waits_for_slurmctld_to_hand_over_its_queue() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 10_000, Some(10_000));
+        count_window(&mut st, vec![], 10_000, Some(10_000), OVERLAP_SECS);
         // slurmdbd comes back after a long outage; slurmctld still holds
         // the records of jobs that ended while it was down.
         for end in (10_005..11_000).step_by(5) {
-            count_window(&mut st, vec![], end, None);
+            count_window(&mut st, vec![], end, None, OVERLAP_SECS);
         }
         assert_eq!(
             st.watermark, 10_000,
             "held while the queue is not known empty"
         );
         // The backlog arrives: a job that ended 900 s before this query.
-        let n = count_window(&mut st, vec![job(7, "p", 10_100)], 11_000, Some(10_990));
+        let n = count_window(
+            &mut st,
+            vec![job(7, "p", 10_100)],
+            11_000,
+            Some(10_990),
+            OVERLAP_SECS,
+        );
         assert_eq!(n, 1, "a record flushed late is still inside the window");
         assert_eq!(st.watermark, 10_990);
     }
@@ -490,18 +565,30 @@ mod tests {
     #[test]
     fn the_watermark_is_held_for_at_most_max_hold() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 1_000, Some(1_000));
-        count_window(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 50, None);
+        count_window(&mut st, vec![], 1_000, Some(1_000), OVERLAP_SECS);
+        count_window(
+            &mut st,
+            vec![],
+            1_000 + MAX_HOLD_SECS + 50,
+            None,
+            OVERLAP_SECS,
+        );
         assert_eq!(st.watermark, 1_050);
         // And never moves backwards, whatever slurmctld's clock says.
-        count_window(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 60, Some(500));
+        count_window(
+            &mut st,
+            vec![],
+            1_000 + MAX_HOLD_SECS + 60,
+            Some(500),
+            OVERLAP_SECS,
+        );
         assert_eq!(st.watermark, 1_060);
     }
 
     #[test]
     fn a_record_without_partition_waits_from_first_sight_then_counts() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 1_000, Some(1_000));
+        count_window(&mut st, vec![], 1_000, Some(1_000), OVERLAP_SECS);
         // Reaches slurmdbd 200 s after the job ended, still without
         // partition: the old rule (60 s from the job's end) counted it at
         // once under partition="".
@@ -521,12 +608,12 @@ mod tests {
     #[test]
     fn a_record_that_never_gets_a_partition_is_counted_after_settling() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 98_990, Some(98_990));
+        count_window(&mut st, vec![], 98_990, Some(98_990), OVERLAP_SECS);
         // slurmctld could not hand it over for 1000 s (watermark held), and
         // it arrives without partition: counted once, after SETTLE_SECS
         // from first sight, under partition="".
         for end in (98_995..100_000).step_by(5) {
-            count_window(&mut st, vec![], end, None);
+            count_window(&mut st, vec![], end, None, OVERLAP_SECS);
         }
         let db = vec![job(4, "", 99_000)];
         let mut total = step(&mut st, &db, 100_005);
@@ -594,31 +681,63 @@ mod tests {
     }
 
     #[test]
-    fn a_shorter_overlap_setting_never_forgets_what_a_longer_one_can_return() {
-        // A wrote the file with the default overlap; B is set to 60 s.
+    fn a_changed_overlap_setting_never_counts_a_job_twice() {
+        // Jobs end every 10 s; exporters take turns on the file with
+        // overlaps of 60, 300 and 900 s (a setting changed, or two
+        // exporters set differently), each window ending 20 s after the
+        // last. slurmdbd returns every job of the window: each must be
+        // counted exactly once, whatever the turns.
+        let db: Vec<FinishedJob> = (0..400)
+            .map(|i| job(i, "p", 1_000 + 10 * i as i64))
+            .collect();
         let mut st = state(0);
-        count_window(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
-        settle_overlap(&mut st, 60);
-        assert_eq!(st.overlap, OVERLAP_SECS);
-        count_window(&mut st, vec![], 1_200, Some(1_200));
-        assert!(st.seen.contains_key(&5), "A's next window still returns it");
-        // Back on A: the job comes back and is not counted again.
-        assert_eq!(step(&mut st, &[job(5, "p", 1_000)], 1_210), 0);
-        // A longer setting takes over the file.
-        settle_overlap(&mut st, 900);
-        assert_eq!(st.overlap, 900);
-        assert_eq!(window_start(&st), 1_210 - 900);
+        let turns = [300, 60, 900, 900, 60, 300, 900, 60, 60, 900, 300];
+        let mut end = 1_200;
+        let mut last_start = 0;
+        for setting in turns.iter().cycle().take(180) {
+            let start = window_start(&st);
+            // The window never reaches back past where the last began: what
+            // it returns from there on is remembered.
+            assert!(start >= last_start, "{start} < {last_start}");
+            last_start = start;
+            let got: Vec<FinishedJob> = db
+                .iter()
+                .filter(|j| j.end_time >= start && j.end_time <= end)
+                .cloned()
+                .collect();
+            count_window(&mut st, got, end, Some(end), *setting);
+            end += 20;
+        }
+        let ended = db.iter().filter(|j| j.end_time <= end - 20).count() as u64;
+        assert_eq!(st.total(), ended, "each job exactly once");
+        let mut st = state(0);
+        count_window(&mut st, vec![], 2_000, Some(2_000), 900);
+        assert_eq!(
+            st.overlap, 900,
+            "from the first window, nothing forgotten yet"
+        );
+        count_window(&mut st, vec![], 2_020, Some(2_020), 60);
+        assert_eq!(st.overlap, 60, "a shorter one at once");
+        count_window(&mut st, vec![], 2_040, Some(2_040), 300);
+        assert_eq!(st.overlap, 80, "a longer one by the watermark's step");
     }
 
     #[test]
     fn ids_are_forgotten_only_after_no_window_can_return_them() {
         let mut st = state(0);
-        count_window(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
+        count_window(
+            &mut st,
+            vec![job(5, "p", 1_000)],
+            1_010,
+            Some(1_010),
+            OVERLAP_SECS,
+        );
         count_window(
             &mut st,
             vec![],
             1_000 + OVERLAP_SECS,
             Some(1_000 + OVERLAP_SECS),
+            OVERLAP_SECS,
         );
         assert!(st.seen.contains_key(&5), "still inside the next window");
         count_window(
@@ -626,6 +745,7 @@ mod tests {
             vec![],
             1_020 + OVERLAP_SECS,
             Some(1_020 + OVERLAP_SECS),
+            OVERLAP_SECS,
         );
         assert!(!st.seen.contains_key(&5));
     }
