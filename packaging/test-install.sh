@@ -12,9 +12,13 @@
 #   installs the packages again (an upgrade): the running service restarts,
 #     files a root run left in StateSaveLocation/ha_exporter are slurm's again;
 #   dpkg-reconfigure follows a new StateSaveLocation (--ha.state-save-location);
-#   loads the packaged plugin into slurmctld (PluginDir, release pin);
+#   loads the packaged plugin into slurmctld (PluginDir, release pin); while
+#     slurm.conf loads it, an upgrade of slurmctld past its release (a
+#     stand-in package) and its own removal are refused, nothing changed;
 #   removes (the service stops) and purges both: StateSaveLocation/ha_exporter
-#     is still there, the package's files are not.
+#     is still there, the package's files are not;
+#   installs the daemon again with the CycleCloud cluster-init script
+#     (contrib/cyclecloud; its README says what it checks).
 # Prints each step's time and ends with "package: N passed, M failed"; exits
 # non-zero on any failure. The image is tagged with a hash of its inputs
 # (Dockerfile, slurm.conf, init.sh, the base image), so reruns reuse it. The
@@ -103,7 +107,7 @@ hash=$({ cat packaging/test/Dockerfile packaging/test/slurm.conf packaging/test/
 image=slurm-ha-exporter/pkgtest:$SUITE-$hash
 if docker image inspect "$image" >/dev/null 2>&1; then
   ok "image $image (cached)"
-elif nice -n 19 docker build -q --build-arg "BASE=$BASE" -t "$image" packaging/test >/dev/null; then
+elif nice -n 19 docker build -q ${DOCKER_CPU_SHARES:+--cpu-shares "$DOCKER_CPU_SHARES"} --build-arg "BASE=$BASE" -t "$image" packaging/test >/dev/null; then
   ok "image $image built"
 else
   bad "docker build packaging/test"; finish
@@ -124,7 +128,8 @@ cgroup=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
 if [ "${systemd_version:-0}" -ge 256 ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
   cgroup=(--cgroupns=private -e PKGTEST_CGROUP2=1)
 fi
-docker run -d --name "$name" --hostname pkgtest \
+# DOCKER_CPU_SHARES: a smaller CPU weight, beside the HA bed (scripts/test.sh).
+docker run -d ${DOCKER_CPU_SHARES:+--cpu-shares "$DOCKER_CPU_SHARES"} --name "$name" --hostname pkgtest \
   --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
   "${cgroup[@]}" --tmpfs /run --tmpfs /run/lock \
@@ -140,6 +145,7 @@ check "slurmctld and slurmd answer (sinfo: node idle)" \
 pinned=$(dpkg-deb -f "$plugin" Depends | grep -oE '[a-z-]*slurmctld \(>= [^)]*\), [a-z-]*slurmctld \(<< [^)]*\)')
 have=$(in_ctr slurmctld -V | awk '{print $2}')
 ctld_pkg=$(in_ctr dpkg-query -W -f='${Package} ${Status}\n' slurmctld slurm-smd-slurmctld 2>/dev/null | awk '/ installed$/ {print $1}')
+ctld_version=$(in_ctr dpkg-query -W -f='${Version}' "$ctld_pkg")
 check "the plugin depends on the container's slurmctld package ($ctld_pkg), release $have only: $pinned" \
   test "$pinned" = "$ctld_pkg (>= $have~), $ctld_pkg (<< ${have%.*}.$((${have##*.} + 1))~)"
 
@@ -163,8 +169,8 @@ check "man page renders without warnings" sh_ctr \
   'w=$(MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$(man -w slurm-ha-exporter)" 2>&1 >/dev/null); [ -z "$w" ] || { echo "$w"; false; }'
 check "hook scripts in /usr/sbin" \
   sh_ctr 'test -x /usr/sbin/slurm-ha-exporter-primary-on && test -x /usr/sbin/slurm-ha-exporter-primary-off'
-check "plugin in slurmctld's PluginDir" sh_ctr \
-  'test -f "$(scontrol show config | sed -n "s/^PluginDir *= *//p" | cut -d: -f1)/job_submit_ha_exporter.so"'
+check "plugin in slurmctld's PluginDir, by the package's own path (not through a link)" sh_ctr \
+  'dpkg -L slurm-ha-exporter-plugin | grep -qx "$(scontrol show config | sed -n "s/^PluginDir *= *//p" | cut -d: -f1)/job_submit_ha_exporter.so"'
 
 step "start"
 # No slurmdbd here: the accounting collector is turned off in /etc/default.
@@ -229,6 +235,18 @@ else
   bad "plugin: no slurm_exporter_active 1 on :9102 within 60s"
   in_ctr journalctl -u slurmctld --no-pager | tail -n 20
 fi
+# A Slurm upgrade past the plugin's release, while slurm.conf loads it: a
+# stand-in for the next micro release of the slurmctld package (named so:
+# an empty package of that name and version), which apt can install only
+# by removing our plugin. The plugin's prerm refuses that removal, so apt
+# stops before anything changes and slurmctld keeps running its release.
+next=${have%.*}.$((${have##*.} + 1))
+sh_ctr "mkdir -p /root/fake/DEBIAN && printf 'Package: $ctld_pkg\nVersion: $next-1\nArchitecture: all\nMaintainer: test <test@localhost>\nDescription: stand-in for the next Slurm release (test)\n' >/root/fake/DEBIAN/control && dpkg-deb --build /root/fake /root/fake.deb >/dev/null"
+check "an upgrade of $ctld_pkg to $next is refused while JobSubmitPlugins names ha_exporter" sh_ctr \
+  "! DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/fake.deb >/root/upgrade.log 2>&1 && grep -q 'slurm-ha-exporter-plugin: not removed' /root/upgrade.log || { cat /root/upgrade.log; false; }"
+check "... and nothing changed: $ctld_pkg $have and the plugin installed, slurmctld serving it" sh_ctr \
+  "slurmctld -V | grep -qx 'slurm $have' && [ \"\$(dpkg-query -W -f='\${Version}' $ctld_pkg)\" = '$ctld_version' ] && dpkg-query -W -f='\${Status}' slurm-ha-exporter-plugin | grep -q ' ok installed\$' && systemctl is-active -q slurmctld && curl -sf localhost:9102/metrics | grep -qx 'slurm_exporter_active 1'"
+check "dpkg -r of the plugin alone is refused too" sh_ctr '! dpkg -r slurm-ha-exporter-plugin 2>/dev/null && dpkg-query -W -f="\${Status}" slurm-ha-exporter-plugin | grep -q " ok installed\$"'
 sh_ctr 'sed -i /^JobSubmitPlugins=ha_exporter/d /etc/slurm/slurm.conf && rm /etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
 
 step "remove and purge"
@@ -239,7 +257,56 @@ check "dpkg --purge slurm-ha-exporter" in_ctr dpkg --purge slurm-ha-exporter
 check "StateSaveLocation/ha_exporter kept, with the role record" \
   sh_ctr 'test -d /var/lib/slurm/slurmctld/ha_exporter && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
 check "the package's files are gone (binary, unit, drop-in, /etc/default, plugin)" sh_ctr \
-  '! ls /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so /usr/lib/*/slurm/job_submit_ha_exporter.so 2>/dev/null'
+  'for f in /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so /usr/lib/*/slurm/job_submit_ha_exporter.so; do [ ! -e "$f" ] || { echo "left: $f"; exit 1; }; done'
 check "slurmctld still runs" in_ctr systemctl is-active -q slurmctld
+
+step "CycleCloud cluster-init (contrib/cyclecloud)"
+# The scheduler spec as CycleCloud lays it out on a node, with the daemon
+# package in files/<slurm.version>/; a stand-in jetpack (named so: no
+# CycleCloud here) answering from a JSON file; the node's Prometheus agent
+# configuration with azslurm-exporter's scrape job; a stand-in
+# azslurm-exporter unit, enabled and running; slurm.conf including
+# site_specific.conf, as CycleCloud's does.
+spec=/mnt/cluster-init/slurm-ha-exporter/scheduler
+cc=contrib/cyclecloud
+in_ctr mkdir -p "$spec/files/$have" /opt/prometheus
+docker cp "$cc/slurm-ha-exporter/specs/scheduler/cluster-init/scripts" "$name:$spec/scripts"
+docker cp "$daemon" "$name:$spec/files/$have/"
+docker cp "$cc/test/jetpack" "$name:/usr/local/bin/jetpack"
+docker cp "$cc/test/prometheus.yml" "$name:/opt/prometheus/prometheus.yml"
+sh_ctr "printf '%s' '{\"slurm\": {\"version\": \"$have\", \"is_primary_scheduler\": true, \"accounting\": {\"enabled\": false}}}' >/etc/jetpack-standin.json"
+sh_ctr 'printf "[Unit]\nDescription=stand-in for azslurm-exporter (test)\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n" >/etc/systemd/system/azslurm-exporter.service && systemctl daemon-reload && systemctl enable -q --now azslurm-exporter'
+sh_ctr 'echo "Include site_specific.conf" >>/etc/slurm/slurm.conf'
+init="CYCLECLOUD_SPEC_PATH=$spec $spec/scripts/10-install-slurm-ha-exporter.sh"
+check "cluster-init runs" sh_ctr "$init >/root/cc-1.log 2>&1 || { cat /root/cc-1.log; false; }"
+in_ctr cat /root/cc-1.log | sed 's/^/  | /'
+check "package installed, service enabled and active" sh_ctr \
+  'dpkg-query -W -f="\${Status}" slurm-ha-exporter | grep -q "ok installed" && systemctl is-enabled -q slurm-ha-exporter && systemctl is-active -q slurm-ha-exporter'
+pid=$(in_ctr systemctl show -p MainPID --value slurm-ha-exporter)
+check "runs as slurm, not root (pid $pid)" sh_ctr "[ \"\$(ps -o user= -p $pid)\" = slurm ]"
+check "/metrics: slurm_exporter_active 1 (no slurmdbd: accounting off by the flags)" wait_for 60 metrics_active 9101
+check "azslurm-exporter stopped and disabled" sh_ctr '! systemctl is-active -q azslurm-exporter && ! systemctl is-enabled -q azslurm-exporter'
+check "promtool check config of the agent's configuration" in_ctr promtool check config /opt/prometheus/prometheus.yml
+check "scrape job slurm_ha_exporter on this host:9101, instance = host name; azslurm_exporter's gone; the others kept" sh_ctr \
+  'python3 -c "
+import yaml
+c = yaml.safe_load(open(\"/opt/prometheus/prometheus.yml\"))
+jobs = {j[\"job_name\"]: j for j in c[\"scrape_configs\"]}
+ours = jobs[\"slurm_ha_exporter\"]
+assert ours[\"static_configs\"] == [{\"targets\": [\"pkgtest:9101\"]}], ours
+assert ours[\"relabel_configs\"][0][\"target_label\"] == \"instance\", ours
+assert \"azslurm_exporter\" not in jobs and \"node\" in jobs, sorted(jobs)
+assert c[\"remote_write\"], c
+"'
+check "HA hooks in site_specific.conf, slurmctld reconfigured with them" sh_ctr \
+  'grep -qx SlurmctldPrimaryOnProg=/usr/sbin/slurm-ha-exporter-primary-on /etc/slurm/site_specific.conf && scontrol show config | grep -q "SlurmctldPrimaryOnProg *= /usr/sbin/slurm-ha-exporter-primary-on"'
+sums='md5sum /opt/prometheus/prometheus.yml /etc/slurm/site_specific.conf /etc/default/slurm-ha-exporter /etc/slurm/slurm.conf'
+before=$(sh_ctr "$sums")
+check "a second run changes nothing" sh_ctr "$init 2>&1 | tee /root/cc-2.log | grep -q 'nothing changed'"
+check "... not a file (checksums)" test "$before" = "$(sh_ctr "$sums")"
+check "... and the same process serves" test "$pid" = "$(in_ctr systemctl show -p MainPID --value slurm-ha-exporter)"
+sh_ctr 'mv /opt/prometheus/prometheus.yml /root/prometheus.yml'
+check "a node without a Prometheus agent: told so, no failure" sh_ctr \
+  "out=\$($init 2>&1) && echo \"\$out\" | grep -q 'no /opt/prometheus/prometheus.yml: this node has no Prometheus agent'"
 
 finish

@@ -115,6 +115,7 @@ for suite in $suites; do
   t3=$SECONDS
   while [ ! -e "$side_log.done-$suite" ] && kill -0 "$side_pid" 2>/dev/null; do sleep 5; done
   [ $((SECONDS - t3)) -gt 0 ] && echo "test: waited $((SECONDS - t3))s for $suite's build and single-host tests" >&2
+  [ -e "$side_log.done-$suite" ] || { failed+=("the work beside ended before $suite's (see its output)"); continue; }
   [ -e "$side_log.built-$suite" ] || continue
   t3=$SECONDS
   # Both modes on the newest release; one each on the other two, to fit
@@ -129,7 +130,7 @@ for suite in $suites; do
   echo "test: HA scenarios of $suite took $((SECONDS - t3))s" >&2
 done
 t2=$SECONDS
-wait "$side_pid" || true
+wait "$side_pid" || failed+=("the work beside (exit status $?)")
 echo "test: waited $((SECONDS - t2))s more for the work beside the HA scenarios; its output:" >&2
 sed 's/^/  | /' "$side_log" >&2
 [ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
@@ -137,8 +138,11 @@ rm -f "$side_log" "$side_failed" "$side_log".done-*
 rm -f "$side_log".built-*
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test: why, as each failed test said it (its panic, again):" >&2
+  # (From a copy: what this prints goes to the log too.)
+  cp "$full_log" "$full_log.copy"
   awk '/panicked at/ { p = 1; n = 0 } p { print; if (/note: run with/ || ++n >= 40) p = 0 }' \
-    "$full_log" | grep -v 'note: run with' | head -200 >&2 || true
+    "$full_log.copy" | grep -v 'note: run with' | head -200 >&2 || true
+  rm -f "$full_log.copy"
   printf 'test: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi
