@@ -245,7 +245,7 @@ sh_ctr "mkdir -p /root/fake/DEBIAN && printf 'Package: $ctld_pkg\nVersion: $next
 check "an upgrade of $ctld_pkg to $next is refused while JobSubmitPlugins names ha_exporter" sh_ctr \
   "! DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/fake.deb >/root/upgrade.log 2>&1 && grep -q 'slurm-ha-exporter-plugin: not removed' /root/upgrade.log || { cat /root/upgrade.log; false; }"
 check "... and nothing changed: $ctld_pkg $have and the plugin installed, slurmctld serving it" sh_ctr \
-  "slurmctld -V | grep -qx 'slurm $have' && [ \"\$(dpkg-query -W -f='\${Version}' $ctld_pkg)\" = '$ctld_version' ] && dpkg-query -W -f='\${Status}' slurm-ha-exporter-plugin | grep -q ' ok installed\$' && systemctl is-active -q slurmctld && curl -sf localhost:9102/metrics | grep -qx 'slurm_exporter_active 1'"
+  "[ \"\$(slurmctld -V | awk '{print \$2}')\" = $have ] && [ \"\$(dpkg-query -W -f='\${Version}' $ctld_pkg)\" = '$ctld_version' ] && dpkg-query -W -f='\${Status}' slurm-ha-exporter-plugin | grep -q ' ok installed\$' && systemctl is-active -q slurmctld && curl -sf localhost:9102/metrics | grep -qx 'slurm_exporter_active 1'"
 check "dpkg -r of the plugin alone is refused too" sh_ctr '! dpkg -r slurm-ha-exporter-plugin 2>/dev/null && dpkg-query -W -f="\${Status}" slurm-ha-exporter-plugin | grep -q " ok installed\$"'
 sh_ctr 'sed -i /^JobSubmitPlugins=ha_exporter/d /etc/slurm/slurm.conf && rm /etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
 

@@ -116,10 +116,17 @@ elif [ $restart = 1 ]; then
   systemctl restart slurm-ha-exporter
   changed+=("restarted slurm-ha-exporter")
 fi
-pid=$(systemctl show -p MainPID --value slurm-ha-exporter)
+# (Just started, its process can still be systemd's child, root until it
+# takes the unit's user: asked again for up to 10 s.)
+user=root
+for _ in $(seq 10); do
+  pid=$(systemctl show -p MainPID --value slurm-ha-exporter)
+  [ "${pid:-0}" != 0 ] && user=$(ps -o user= -p "$pid" | tr -d ' ')
+  [ "$user" = root ] || break
+  sleep 1
+done
 [ "${pid:-0}" != 0 ] || die "slurm-ha-exporter is not running: journalctl -u slurm-ha-exporter"
-user=$(ps -o user= -p "$pid" | tr -d ' ')
-[ "$user" != root ] || { systemctl stop slurm-ha-exporter; die "slurm-ha-exporter ran as root: stopped (its unit must name SlurmUser: dpkg-reconfigure slurm-ha-exporter)"; }
+[ "$user" != root ] || { systemctl stop slurm-ha-exporter; die "slurm-ha-exporter runs as root: stopped (its unit must name SlurmUser: dpkg-reconfigure slurm-ha-exporter)"; }
 
 # 5. The node's Prometheus agent.
 if [ ! -f "$PROM_YML" ]; then
