@@ -144,10 +144,11 @@ check "slurmctld and slurmd answer (sinfo: node idle)" \
 # Slurm loads only a plugin of its own release.
 pinned=$(dpkg-deb -f "$plugin" Depends | grep -oE '[a-z-]*slurmctld \(>= [^)]*\), [a-z-]*slurmctld \(<< [^)]*\)')
 have=$(in_ctr slurmctld -V | awk '{print $2}')
+next=${have%.*}.$((${have##*.} + 1))   # the next micro release
 ctld_pkg=$(in_ctr dpkg-query -W -f='${Package} ${Status}\n' slurmctld slurm-smd-slurmctld 2>/dev/null | awk '/ installed$/ {print $1}')
 ctld_version=$(in_ctr dpkg-query -W -f='${Version}' "$ctld_pkg")
 check "the plugin depends on the container's slurmctld package ($ctld_pkg), release $have only: $pinned" \
-  test "$pinned" = "$ctld_pkg (>= $have~), $ctld_pkg (<< ${have%.*}.$((${have##*.} + 1))~)"
+  test "$pinned" = "$ctld_pkg (>= $have~), $ctld_pkg (<< $next~)"
 
 step "install"
 # Not in /tmp: from trixie on, systemd mounts a tmpfs there, which hides
@@ -240,7 +241,6 @@ fi
 # an empty package of that name and version), which apt can install only
 # by removing our plugin. The plugin's prerm refuses that removal, so apt
 # stops before anything changes and slurmctld keeps running its release.
-next=${have%.*}.$((${have##*.} + 1))
 sh_ctr "mkdir -p /root/fake/DEBIAN && printf 'Package: $ctld_pkg\nVersion: $next-1\nArchitecture: all\nMaintainer: test <test@localhost>\nDescription: stand-in for the next Slurm release (test)\n' >/root/fake/DEBIAN/control && dpkg-deb --build /root/fake /root/fake.deb >/dev/null"
 check "an upgrade of $ctld_pkg to $next is refused while JobSubmitPlugins names ha_exporter" sh_ctr \
   "! DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/fake.deb >/root/upgrade.log 2>&1 && grep -q 'slurm-ha-exporter-plugin: not removed' /root/upgrade.log || { cat /root/upgrade.log; false; }"

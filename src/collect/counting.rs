@@ -256,7 +256,17 @@ mod tests {
     /// One collector run against `db`, with slurmctld's queue empty.
     fn step(st: &mut AccountingState, db: &[FinishedJob], end: i64) -> usize {
         let got = query(st, db, end);
-        count_window(st, got, end, Some(end), OVERLAP_SECS)
+        count(st, got, end, Some(end))
+    }
+
+    /// A window counted by an exporter with the default overlap.
+    fn count(
+        st: &mut AccountingState,
+        jobs: Vec<FinishedJob>,
+        end: i64,
+        synced: Option<i64>,
+    ) -> usize {
+        count_window(st, jobs, end, synced, OVERLAP_SECS)
     }
 
     fn state(since: i64) -> AccountingState {
@@ -269,16 +279,7 @@ mod tests {
     #[test]
     fn a_job_returned_by_overlapping_windows_is_counted_once() {
         let mut st = state(0);
-        assert_eq!(
-            count_window(
-                &mut st,
-                vec![job(1, "p", 100)],
-                110,
-                Some(110),
-                OVERLAP_SECS
-            ),
-            1
-        );
+        assert_eq!(count(&mut st, vec![job(1, "p", 100)], 110, Some(110)), 1);
         assert_eq!(st.watermark, 110);
         assert_eq!(
             window_start(&st),
@@ -286,12 +287,11 @@ mod tests {
             "reaches back the overlap, not before counting_since"
         );
         assert_eq!(
-            count_window(
+            count(
                 &mut st,
                 vec![job(1, "p", 100), job(2, "p", 112)],
                 120,
-                Some(120),
-                OVERLAP_SECS
+                Some(120)
             ),
             1
         );
@@ -304,26 +304,17 @@ mod tests {
         let mut first = job(1, "p", 100);
         first.start_time = 100;
         first.state = JobState::NodeFail;
-        assert_eq!(
-            count_window(&mut st, vec![first], 110, Some(110), OVERLAP_SECS),
-            1
-        );
+        assert_eq!(count(&mut st, vec![first], 110, Some(110)), 1);
         // The requeued job ran again on the same db_index: started after
         // the end that was counted.
         let mut rerun = job(1, "p", 133);
         rerun.start_time = 130;
         rerun.state = JobState::Failed;
         rerun.exit_code = "40:0".into();
-        assert_eq!(
-            count_window(&mut st, vec![rerun.clone()], 140, Some(140), OVERLAP_SECS),
-            1
-        );
+        assert_eq!(count(&mut st, vec![rerun.clone()], 140, Some(140)), 1);
         assert_eq!(st.total(), 2);
         // The rerun itself, returned by the next overlapping window, once.
-        assert_eq!(
-            count_window(&mut st, vec![rerun], 150, Some(150), OVERLAP_SECS),
-            0
-        );
+        assert_eq!(count(&mut st, vec![rerun], 150, Some(150)), 0);
         assert_eq!(st.total(), 2);
     }
 
@@ -350,27 +341,15 @@ mod tests {
     fn a_row_with_a_new_start_beside_the_counted_end_is_not_counted_again() {
         let (first, half, rerun) = reused_row();
         let mut st = state(0);
+        assert_eq!(count(&mut st, vec![first], 110, Some(110)), 1);
         assert_eq!(
-            count_window(&mut st, vec![first], 110, Some(110), OVERLAP_SECS),
-            1
-        );
-        assert_eq!(
-            count_window(&mut st, vec![half.clone()], 152, Some(152), OVERLAP_SECS),
+            count(&mut st, vec![half.clone()], 152, Some(152)),
             0,
             "the same ending, whatever start the row carries now"
         );
-        assert_eq!(
-            count_window(&mut st, vec![half], 155, Some(155), OVERLAP_SECS),
-            0
-        );
-        assert_eq!(
-            count_window(&mut st, vec![rerun.clone()], 165, Some(165), OVERLAP_SECS),
-            1
-        );
-        assert_eq!(
-            count_window(&mut st, vec![rerun], 170, Some(170), OVERLAP_SECS),
-            0
-        );
+        assert_eq!(count(&mut st, vec![half], 155, Some(155)), 0);
+        assert_eq!(count(&mut st, vec![rerun.clone()], 165, Some(165)), 1);
+        assert_eq!(count(&mut st, vec![rerun], 170, Some(170)), 0);
         assert_eq!(st.total(), 2, "two endings of the row, each once");
     }
 
@@ -382,39 +361,12 @@ mod tests {
         // backup's exporter, active once more, reads the primary's file.
         let (first, half, rerun) = reused_row();
         let mut backup = state(0);
-        count_window(
-            &mut backup,
-            vec![first.clone()],
-            110,
-            Some(110),
-            OVERLAP_SECS,
-        );
+        count(&mut backup, vec![first.clone()], 110, Some(110));
         let mut primary = backup.clone();
-        assert_eq!(
-            count_window(
-                &mut primary,
-                vec![first, half],
-                152,
-                Some(152),
-                OVERLAP_SECS
-            ),
-            0
-        );
-        assert_eq!(
-            count_window(
-                &mut primary,
-                vec![rerun.clone()],
-                165,
-                Some(165),
-                OVERLAP_SECS
-            ),
-            1
-        );
+        assert_eq!(count(&mut primary, vec![first, half], 152, Some(152)), 0);
+        assert_eq!(count(&mut primary, vec![rerun.clone()], 165, Some(165)), 1);
         let mut backup_again = primary.clone();
-        assert_eq!(
-            count_window(&mut backup_again, vec![rerun], 170, Some(170), OVERLAP_SECS),
-            0
-        );
+        assert_eq!(count(&mut backup_again, vec![rerun], 170, Some(170)), 0);
         assert_eq!(backup_again.total(), 2);
         assert_eq!(
             backup_again.counts.len(),
@@ -453,15 +405,14 @@ mod tests {
         never_ran.state = JobState::Cancelled;
         never_ran.start_time = 0;
         never_ran.submit_time = 70;
-        count_window(
+        count(
             &mut st,
             vec![ran.clone(), never_ran.clone()],
             110,
             Some(110),
-            OVERLAP_SECS,
         );
         // The same records again (an overlapping window): no new observation.
-        count_window(&mut st, vec![ran, never_ran], 120, Some(120), OVERLAP_SECS);
+        count(&mut st, vec![ran, never_ran], 120, Some(120));
         let h = |what: &str, class: &str| {
             st.histograms[&(what.into(), "p".into(), class.into())].clone()
         };
@@ -488,76 +439,43 @@ mod tests {
     #[test]
     fn the_same_run_recorded_again_is_not_counted_again() {
         let mut st = state(0);
-        assert_eq!(
-            count_window(
-                &mut st,
-                vec![job(1, "p", 100)],
-                110,
-                Some(110),
-                OVERLAP_SECS
-            ),
-            1
-        );
+        assert_eq!(count(&mut st, vec![job(1, "p", 100)], 110, Some(110)), 1);
         // Same start, a later end or another state (slurmdbd updating the
         // row of the run it already ended): still the one ending.
         let mut again = job(1, "p", 105);
         again.start_time = 99;
         again.state = JobState::Failed;
-        assert_eq!(
-            count_window(&mut st, vec![again], 120, Some(120), OVERLAP_SECS),
-            0
-        );
+        assert_eq!(count(&mut st, vec![again], 120, Some(120)), 0);
         // Never started (cancelled while pending): start 0.
         let mut never = job(2, "p", 100);
         never.start_time = 0;
-        assert_eq!(
-            count_window(&mut st, vec![never.clone()], 130, Some(130), OVERLAP_SECS),
-            1
-        );
-        assert_eq!(
-            count_window(&mut st, vec![never], 140, Some(140), OVERLAP_SECS),
-            0
-        );
+        assert_eq!(count(&mut st, vec![never.clone()], 130, Some(130)), 1);
+        assert_eq!(count(&mut st, vec![never], 140, Some(140)), 0);
         assert_eq!(st.total(), 2);
     }
 
     #[test]
     fn jobs_before_counting_since_are_history() {
         let mut st = state(1000);
-        assert_eq!(
-            count_window(
-                &mut st,
-                vec![job(1, "p", 999)],
-                1010,
-                Some(1010),
-                OVERLAP_SECS
-            ),
-            0
-        );
+        assert_eq!(count(&mut st, vec![job(1, "p", 999)], 1010, Some(1010)), 0);
         assert_eq!(window_start(&st), 1000);
     }
 
     #[test]
     fn the_watermark_waits_for_slurmctld_to_hand_over_its_queue() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 10_000, Some(10_000), OVERLAP_SECS);
+        count(&mut st, vec![], 10_000, Some(10_000));
         // slurmdbd comes back after a long outage; slurmctld still holds
         // the records of jobs that ended while it was down.
         for end in (10_005..11_000).step_by(5) {
-            count_window(&mut st, vec![], end, None, OVERLAP_SECS);
+            count(&mut st, vec![], end, None);
         }
         assert_eq!(
             st.watermark, 10_000,
             "held while the queue is not known empty"
         );
         // The backlog arrives: a job that ended 900 s before this query.
-        let n = count_window(
-            &mut st,
-            vec![job(7, "p", 10_100)],
-            11_000,
-            Some(10_990),
-            OVERLAP_SECS,
-        );
+        let n = count(&mut st, vec![job(7, "p", 10_100)], 11_000, Some(10_990));
         assert_eq!(n, 1, "a record flushed late is still inside the window");
         assert_eq!(st.watermark, 10_990);
     }
@@ -565,30 +483,18 @@ mod tests {
     #[test]
     fn the_watermark_is_held_for_at_most_max_hold() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 1_000, Some(1_000), OVERLAP_SECS);
-        count_window(
-            &mut st,
-            vec![],
-            1_000 + MAX_HOLD_SECS + 50,
-            None,
-            OVERLAP_SECS,
-        );
+        count(&mut st, vec![], 1_000, Some(1_000));
+        count(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 50, None);
         assert_eq!(st.watermark, 1_050);
         // And never moves backwards, whatever slurmctld's clock says.
-        count_window(
-            &mut st,
-            vec![],
-            1_000 + MAX_HOLD_SECS + 60,
-            Some(500),
-            OVERLAP_SECS,
-        );
+        count(&mut st, vec![], 1_000 + MAX_HOLD_SECS + 60, Some(500));
         assert_eq!(st.watermark, 1_060);
     }
 
     #[test]
     fn a_record_without_partition_waits_from_first_sight_then_counts() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 1_000, Some(1_000), OVERLAP_SECS);
+        count(&mut st, vec![], 1_000, Some(1_000));
         // Reaches slurmdbd 200 s after the job ended, still without
         // partition: the old rule (60 s from the job's end) counted it at
         // once under partition="".
@@ -608,12 +514,12 @@ mod tests {
     #[test]
     fn a_record_that_never_gets_a_partition_is_counted_after_settling() {
         let mut st = state(0);
-        count_window(&mut st, vec![], 98_990, Some(98_990), OVERLAP_SECS);
+        count(&mut st, vec![], 98_990, Some(98_990));
         // slurmctld could not hand it over for 1000 s (watermark held), and
         // it arrives without partition: counted once, after SETTLE_SECS
         // from first sight, under partition="".
         for end in (98_995..100_000).step_by(5) {
-            count_window(&mut st, vec![], end, None, OVERLAP_SECS);
+            count(&mut st, vec![], end, None);
         }
         let db = vec![job(4, "", 99_000)];
         let mut total = step(&mut st, &db, 100_005);
@@ -725,27 +631,19 @@ mod tests {
     #[test]
     fn ids_are_forgotten_only_after_no_window_can_return_them() {
         let mut st = state(0);
-        count_window(
-            &mut st,
-            vec![job(5, "p", 1_000)],
-            1_010,
-            Some(1_010),
-            OVERLAP_SECS,
-        );
-        count_window(
+        count(&mut st, vec![job(5, "p", 1_000)], 1_010, Some(1_010));
+        count(
             &mut st,
             vec![],
             1_000 + OVERLAP_SECS,
             Some(1_000 + OVERLAP_SECS),
-            OVERLAP_SECS,
         );
         assert!(st.seen.contains_key(&5), "still inside the next window");
-        count_window(
+        count(
             &mut st,
             vec![],
             1_020 + OVERLAP_SECS,
             Some(1_020 + OVERLAP_SECS),
-            OVERLAP_SECS,
         );
         assert!(!st.seen.contains_key(&5));
     }
