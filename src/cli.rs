@@ -28,6 +28,8 @@ pub enum Command {
         start: i64,
         end: i64,
     },
+    /// `setup [--remove]`: the install scripts' work (see setup.rs).
+    Setup(crate::setup::SetupArgs),
     /// `record DIR`: the cluster state and the families made of it, for
     /// tests/golden.rs (see collect::record).
     Record(std::path::PathBuf),
@@ -63,6 +65,8 @@ usage: slurm-ha-exporter [run] [flags]      serve metrics (the daemon)
        slurm-ha-exporter collect --once [flags]   print one exposition and exit
        slurm-ha-exporter hook primary-on|primary-off   (SlurmctldPrimaryOnProg/OffProg)
        slurm-ha-exporter state show|check   the finished-jobs counters' durable state
+       slurm-ha-exporter setup [--remove]   (as root) the service's user and state directory, from
+                                     slurm.conf and the flags file; run by the packages' install scripts
        slurm-ha-exporter accounting-jobs --cluster C --start T --end T   (the plugin's slurmdbd helper)
        slurm-ha-exporter record DIR   write jobs, nodes and partitions as records and the families made of them (tests)
        slurm-ha-exporter version
@@ -173,6 +177,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
             };
         }
         Some("accounting-jobs") => return parse_accounting_jobs(&args[1..]),
+        Some("setup") => return parse_setup(&args[1..]),
         Some("record") => {
             return match &args[1..] {
                 [dir] if !dir.starts_with('-') => Ok(Command::Record(dir.into())),
@@ -371,6 +376,30 @@ fn parse_accounting_jobs(args: &[String]) -> Result<Command, String> {
 }
 
 /// The --ha.* flags alone (for `hook` and `state`).
+/// `setup [--remove] [--environment-file=F]... [--dropin-dir=D]` (the last
+/// two for tests and unusual layouts).
+fn parse_setup(args: &[String]) -> Result<Command, String> {
+    let mut s = crate::setup::SetupArgs::default();
+    let mut files = Vec::new();
+    for a in args {
+        if a == "--remove" {
+            s.remove = true;
+        } else if let Some(f) = a.strip_prefix("--environment-file=") {
+            files.push(f.into());
+        } else if let Some(d) = a.strip_prefix("--dropin-dir=") {
+            s.dropin_dir = d.into();
+        } else {
+            return Err(format!(
+                "setup: unknown argument {a:?} (--remove, --environment-file=FILE, --dropin-dir=DIR)"
+            ));
+        }
+    }
+    if !files.is_empty() {
+        s.environment_files = files;
+    }
+    Ok(Command::Setup(s))
+}
+
 fn parse_ha_only(args: &[String]) -> Result<HaSettings, String> {
     match parse(args.iter().cloned())? {
         Command::Run(s) => Ok(s.ha),
@@ -538,6 +567,18 @@ mod tests {
         assert!(p(&["record"]).unwrap_err().contains("directory"));
         assert!(p(&["record", "a", "b"]).is_err());
         assert_eq!(p(&["record", "d"]), Ok(Command::Record("d".into())));
+        let Ok(Command::Setup(s)) = p(&["setup", "--environment-file=/e", "--dropin-dir=/d"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s.environment_files, s.dropin_dir, s.remove),
+            (vec!["/e".into()], "/d".into(), false)
+        );
+        assert!(matches!(p(&["setup", "--remove"]), Ok(Command::Setup(s)) if s.remove));
+        assert!(p(&["setup", "--force"])
+            .unwrap_err()
+            .contains("unknown argument"));
         assert!(p(&["accounting-jobs", "--cluster", "c", "--start", "1"])
             .unwrap_err()
             .contains("needs --cluster"));

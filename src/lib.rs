@@ -17,5 +17,6 @@ pub mod parse;
 pub mod plugin;
 pub mod publish;
 pub mod role;
+pub mod setup;
 pub mod slurm;
 pub mod state;

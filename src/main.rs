@@ -59,6 +59,20 @@ fn main() -> ExitCode {
             start,
             end,
         } => return accounting_jobs(cluster, start, end),
+        Command::Setup(ref args) => {
+            return match slurm_ha_exporter::setup::run(args) {
+                Ok(said) => {
+                    for line in said {
+                        eprintln!("slurm-ha-exporter: {line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("slurm-ha-exporter: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Record(ref dir) => {
             return report(
                 slurm::init().and_then(|()| slurm_ha_exporter::collect::record::record_live(dir)),

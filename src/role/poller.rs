@@ -189,6 +189,7 @@ impl RolePoller {
                     state_save_location: Some(PathBuf::from(&c.state_save_location)),
                     controllers: c.control_machines.clone(),
                     slurmctld_timeout: Some(c.slurmctld_timeout_secs as i64),
+                    slurm_user: None,
                 };
             }
         }

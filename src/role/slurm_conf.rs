@@ -1,5 +1,6 @@
-//! The two settings the role check needs, read from the local slurm.conf
-//! without an RPC: StateSaveLocation and the controller list. Reading the
+//! The settings the role check needs, read from the local slurm.conf
+//! without an RPC: StateSaveLocation and the controller list (and SlurmUser,
+//! for `setup`). Reading the
 //! file works while no controller answers and inside SlurmctldPrimaryOnProg,
 //! when the new controller may not serve RPCs yet. `Include` lines are not
 //! followed; configless clusters use the RPC configuration instead.
@@ -12,6 +13,8 @@ pub struct LocalConf {
     /// SlurmctldHost (or ControlMachine, BackupController) names, in order.
     pub controllers: Vec<String>,
     pub slurmctld_timeout: Option<i64>,
+    /// SlurmUser, without a "(uid)" suffix.
+    pub slurm_user: Option<String>,
 }
 
 pub fn parse(text: &str) -> LocalConf {
@@ -32,6 +35,7 @@ pub fn parse(text: &str) -> LocalConf {
                     .push(v.split(['(', ',']).next().unwrap_or(v).to_string()),
                 "backupcontroller" => legacy_backup = Some(v.to_string()),
                 "slurmctldtimeout" => c.slurmctld_timeout = v.parse().ok(),
+                "slurmuser" => c.slurm_user = Some(v.split('(').next().unwrap_or(v).to_string()),
                 _ => {}
             }
         }
@@ -67,6 +71,11 @@ mod tests {
         assert_eq!(c.controllers, vec!["ctl1", "ctl2"]);
         assert_eq!(c.state_save_location, Some(PathBuf::from("/nfs/state")));
         assert_eq!(c.slurmctld_timeout, Some(10));
+        assert_eq!(c.slurm_user, None);
+        assert_eq!(
+            parse("SlurmUser=slurm(64030)").slurm_user.as_deref(),
+            Some("slurm")
+        );
         assert_eq!(my_index(&c.controllers, "ctl2.cluster.local"), Some(1));
         assert_eq!(my_index(&c.controllers, "login1"), None);
         let legacy = parse("ControlMachine=a\nBackupController=b\n");
