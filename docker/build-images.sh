@@ -19,12 +19,10 @@
 # NO_CACHE=1 builds every layer anew, to time a build from nothing);
 # slurm-ha-exporter/slurm:src-RELEASE names the latest. The dev image is
 # docker/dev/Dockerfile on top of it, tagged the same way.
-# --base makes only debian:SUITE (scripts/compile-check.sh needs the base of docker/slurm-src).
-#   docker/build-images.sh [--dev|--base] [bookworm|trixie|forky|src-RELEASE]
+#   docker/build-images.sh [--dev] [bookworm|trixie|forky|src-RELEASE]
 set -euo pipefail
-DEV=0 BASE_ONLY=0
+DEV=0
 [ "${1:-}" = --dev ] && { DEV=1; shift; }
-[ "${1:-}" = --base ] && { BASE_ONLY=1; shift; }
 SUITE=${1:-${SUITE:-bookworm}}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,10 +30,14 @@ log() { echo "build-images: $*" >&2; }
 scratch=()
 trap 'rm -rf "${scratch[@]}"' EXIT
 
-# debian:SUITE, made here when it is not present.
+# debian:SUITE, made here when it is not present. Under a lock: scripts/
+# test.sh builds images in two lanes at once, and src-* shares bookworm's.
 base_image() {
-  local suite=$1 root script=""
+  local suite=$1 root script="" lock
   docker image inspect "debian:$suite" >/dev/null 2>&1 && return
+  exec {lock}>"/tmp/slurm-ha-exporter-debian-$suite.lock"
+  flock "$lock"
+  docker image inspect "debian:$suite" >/dev/null 2>&1 && { exec {lock}>&-; return; }
   command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
   root=$(mktemp -d /tmp/rootfs-"$suite".XXXXXX)
   scratch+=("$root")
@@ -45,6 +47,7 @@ base_image() {
   debootstrap --variant=minbase "$suite" "$root" "$MIRROR" $script >/dev/null
   echo "deb $MIRROR $suite main" >"$root/etc/apt/sources.list"
   tar -C "$root" -c . | docker import - "debian:$suite" >/dev/null
+  exec {lock}>&-
 }
 
 # slurm-ha-exporter/slurm:src-RELEASE(-HASH) and, with --dev, the dev image.
@@ -90,10 +93,6 @@ from_source() {
   log "slurm-ha-exporter/dev:src-$release ready"
 }
 
-if [ $BASE_ONLY = 1 ]; then
-  base_image "$SUITE"
-  exit 0
-fi
 case "$SUITE" in
   src-*) from_source "${SUITE#src-}"; exit 0 ;;
 esac
