@@ -403,6 +403,25 @@ fn queued(ctl: &str, ids: &[String]) -> bool {
     !up || out.lines().any(|l| ids.iter().any(|i| i == l.trim()))
 }
 
+/// Which of `ids` are still in the queue, each with whether Slurm holds it
+/// (pending for a hold: it will not end by itself); None when squeue fails.
+fn still_to_end(ctl: &str, ids: &[String]) -> Option<Vec<(String, bool)>> {
+    let (up, out) = cluster(&["exec", ctl, "squeue", "-h", "-o", "%i|%T|%r"]);
+    up.then(|| {
+        out.lines()
+            .filter_map(|l| {
+                let mut f = l.trim().splitn(3, '|');
+                let (id, state, reason) = (f.next()?, f.next()?, f.next().unwrap_or(""));
+                ids.iter().any(|i| i == id).then(|| {
+                    let held = state == "PENDING"
+                        && (reason.starts_with("JobHeld") || reason.contains("requeued held"));
+                    (format!("{id} {state} ({reason})"), held)
+                })
+            })
+            .collect()
+    })
+}
+
 fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
     let mut m = std::collections::BTreeMap::new();
     for l in text
@@ -1872,20 +1891,25 @@ fn split_brain(fault: &str, undo: &str, takeover: bool, hold: Duration) {
     // jobs up to 150 s to leave the queue (on whichever controller
     // answers), then require at least one finished job and equality with
     // sacct on whichever exporter is active.
+    // A job Slurm holds stays queued until someone releases it: once every
+    // job still queued is held, waiting longer shows nothing more.
     let t_queue = Instant::now();
-    while t_queue.elapsed() < Duration::from_secs(150)
-        && the_active().is_none_or(|c| queued(c, &ids))
-    {
+    let mut left = Vec::new();
+    while t_queue.elapsed() < Duration::from_secs(150) {
+        match the_active().map(|c| still_to_end(c, &ids)) {
+            Some(Some(rest)) if rest.iter().all(|(_, held)| *held) => {
+                left = rest;
+                break;
+            }
+            Some(Some(rest)) => left = rest,
+            _ => {}
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
     eprintln!(
-        "{fault}: {} {:?} after the undo",
-        if the_active().is_some_and(|c| !queued(c, &ids)) {
-            "the jobs left the queue"
-        } else {
-            "jobs still queued (held by Slurm)"
-        },
-        t_queue.elapsed()
+        "{fault}: {:?} after the undo, still queued: {:?}",
+        t_queue.elapsed(),
+        left
     );
     let t = Instant::now();
     loop {
