@@ -74,12 +74,30 @@ impl AccountingCollector {
             Loaded::Missing => self.fresh(end - self.lookback.as_secs() as i64),
             Loaded::SetAside { reason, kept_as } => {
                 self.state_errors += 1;
-                crate::error!(
-                    "accounting state unusable ({reason}); kept aside as {}; counting resumes from the last {} s",
-                    kept_as.map_or("(could not rename)".into(), |p| p.display().to_string()),
-                    self.overlap
-                );
-                self.fresh(end - self.overlap)
+                let kept_as =
+                    kept_as.map_or("(could not rename)".into(), |p| p.display().to_string());
+                // The state this process last saved, if it has one, is a
+                // valid point to count on from: the window reaches back to
+                // its watermark, so whatever another exporter counted since
+                // is counted again into the same totals, and no counter goes
+                // back. Without one (a fresh process), nothing says what
+                // was counted: start over from the last overlap.
+                match self.state.clone() {
+                    Some(mine) => {
+                        crate::error!(
+                            "accounting state unusable ({reason}); kept aside as {kept_as}; counting goes on from this exporter's last state (watermark {})",
+                            mine.watermark
+                        );
+                        mine
+                    }
+                    None => {
+                        crate::error!(
+                            "accounting state unusable ({reason}); kept aside as {kept_as}; counting resumes from the last {} s",
+                            self.overlap
+                        );
+                        self.fresh(end - self.overlap)
+                    }
+                }
             }
         }
     }
@@ -220,5 +238,64 @@ impl Collector for AccountingCollector {
 
         out.extend(self.families(st));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A corrupt file met by a process that has counted before goes on from
+    /// what that process last saved (no counter goes back); met by a fresh
+    /// process, counting starts over from the last overlap.
+    #[test]
+    fn a_corrupt_file_resumes_from_this_process_state_or_starts_over() {
+        let dir = std::env::temp_dir().join(format!("acct-corrupt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = durable::path(&dir);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let source = FinishedJobs::Helper {
+            program: "/nonexistent".into(),
+            slurm_conf: "/nonexistent".into(),
+        };
+        let mut c = AccountingCollector::new(Duration::ZERO, Duration::from_secs(60), true, source);
+        let end = 1_800_000_000;
+
+        std::fs::write(&file, "garbage").unwrap();
+        let fresh = c.starting_state(Some(&file), end);
+        assert_eq!(fresh.counting_since, end - 60);
+        assert!(fresh.counts.is_empty());
+        assert_eq!(c.state_errors, 1);
+
+        let mut mine = c.fresh(end - 86_400);
+        mine.counts.insert(
+            (
+                "debug".into(),
+                "0:0".into(),
+                "None".into(),
+                "completed".into(),
+            ),
+            7,
+        );
+        mine.watermark = end - 30;
+        c.state = Some(mine.clone());
+        std::fs::write(&file, "{\"trunc").unwrap();
+        let resumed = c.starting_state(Some(&file), end);
+        assert_eq!(resumed, mine);
+        assert_eq!(c.state_errors, 2);
+        // Both bad files are kept aside.
+        let aside = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".corrupt.")
+            })
+            .count();
+        assert!(aside >= 1, "{aside}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
