@@ -251,7 +251,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                 }
             }
             "--ha.handover-delay" => ha.handover_delay = parse_duration(&value(&flag)?)?,
-            "--ha.state-save-location" => ha.state_save_location = Some(value(&flag)?.into()),
+            "--ha.state-save-location" => {
+                let v = value(&flag)?;
+                if !v.starts_with('/') {
+                    return Err(format!(
+                        "--ha.state-save-location must be an absolute directory, not {v:?}"
+                    ));
+                }
+                ha.state_save_location = Some(v.into());
+            }
             "--ha.controller-index" => {
                 let v = value(&flag)?;
                 ha.controller_index = Some(
@@ -553,6 +561,12 @@ mod tests {
             .unwrap_err()
             .contains("listen-address"));
         assert!(p(&["collect"]).unwrap_err().contains("--once"));
+        for rel in [
+            "--ha.state-save-location=",
+            "--ha.state-save-location=spool",
+        ] {
+            assert!(p(&[rel]).unwrap_err().contains("absolute"), "{rel}");
+        }
         assert!(p(&["--log.level"]).unwrap_err().contains("needs a value"));
         assert!(p(&["hook", "primary-maybe"])
             .unwrap_err()

@@ -175,7 +175,7 @@ pub fn plan(
             slurm_conf.display()
         ));
     }
-    let user = match conf.slurm_user.as_deref() {
+    let mut user = match conf.slurm_user.as_deref() {
         None | Some("") => "slurm".to_string(),
         Some("root") => {
             warnings.push(format!(
@@ -186,7 +186,14 @@ pub fn plan(
         }
         Some(u) => u.to_string(),
     };
-    let account = lookup(&user);
+    let mut account = lookup(&user);
+    if account.as_ref().is_some_and(|a| a.uid == 0) {
+        warnings.push(format!(
+            "SlurmUser {user} is uid 0 (root); the exporter never runs as root: using slurm"
+        ));
+        user = "slurm".to_string();
+        account = lookup(&user).filter(|a| a.uid != 0);
+    }
     if account.is_none() {
         warnings.push(format!(
             "user {user} does not exist (Slurm's packages create it); the service cannot start before it does"
@@ -214,9 +221,18 @@ pub fn plan(
             None
         }
     };
-    let state = from_flags
-        .or(conf.state_save_location)
+    // An empty value means none given; systemd ignores a relative
+    // ReadWritePaths=, so one is said.
+    let given = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+    let state = given(from_flags)
+        .or(given(conf.state_save_location))
         .unwrap_or_else(|| DEFAULT_STATE.into());
+    if state.is_relative() {
+        warnings.push(format!(
+            "StateSaveLocation {} is not an absolute path: the service cannot be given it",
+            state.display()
+        ));
+    }
     // "/var/spool/slurmctld/" and "/var/spool/slurmctld" are one directory.
     let state = PathBuf::from(state.to_string_lossy().trim_end_matches('/')).to_path_buf();
     let state = if state.as_os_str().is_empty() {
@@ -233,26 +249,53 @@ pub fn plan(
     }
 }
 
-/// Files under `dir` (itself included) not owned by `uid`, depth first;
-/// symbolic links are not followed.
-fn foreign_files(dir: &Path, uid: u32, out: &mut Vec<PathBuf>) {
+/// Files under `dir` (itself included) not owned by `uid`:`gid`, depth
+/// first; symbolic links are not followed. Only looked at: the change is
+/// `chown -R -P`'s, which works through open directories, so a link swapped
+/// in meanwhile cannot redirect it (SlurmUser owns the parent).
+fn foreign_files(dir: &Path, uid: u32, gid: u32, out: &mut Vec<PathBuf>) {
     let Ok(meta) = std::fs::symlink_metadata(dir) else {
         return;
     };
-    if meta.uid() != uid {
+    if meta.uid() != uid || meta.gid() != gid {
         out.push(dir.to_path_buf());
     }
     if meta.is_dir() {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            foreign_files(&entry.path(), uid, out);
+            foreign_files(&entry.path(), uid, gid, out);
         }
     }
 }
 
-fn create_dir(path: &Path, mode: u32, a: &Account) -> std::io::Result<()> {
-    std::fs::create_dir(path)?;
-    std::os::unix::fs::chown(path, Some(a.uid), Some(a.gid))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+/// Runs a coreutils command; its error output is the message.
+fn coreutils(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// `install -d` with owner and mode, as the packages' scripts always did.
+fn create_dir(path: &Path, mode: &str, a: &Account) -> Result<(), String> {
+    let (uid, gid) = (a.uid.to_string(), a.gid.to_string());
+    coreutils(
+        "install",
+        &[
+            "-d".as_ref(),
+            "-o".as_ref(),
+            uid.as_ref(),
+            "-g".as_ref(),
+            gid.as_ref(),
+            "-m".as_ref(),
+            mode.as_ref(),
+            path.as_os_str(),
+        ],
+    )
 }
 
 /// Carries the plan out: the directories (StateSaveLocation only if missing,
@@ -268,9 +311,7 @@ pub fn apply(plan: &Plan, dropin_dir: &Path, sources: &str) -> Result<Vec<String
     if let Some(a) = &plan.account {
         let state = &plan.state_save_location;
         if !state.is_dir() {
-            if let Err(e) = std::fs::create_dir_all(state.parent().unwrap_or(Path::new("/")))
-                .and_then(|()| create_dir(state, 0o755, a))
-            {
+            if let Err(e) = create_dir(state, "0755", a) {
                 said.push(format!(
                     "cannot create {} (StateSaveLocation): {e}",
                     state.display()
@@ -278,7 +319,7 @@ pub fn apply(plan: &Plan, dropin_dir: &Path, sources: &str) -> Result<Vec<String
             }
         }
         if !dir.is_dir() {
-            if let Err(e) = create_dir(&dir, 0o750, a) {
+            if let Err(e) = create_dir(&dir, "0750", a) {
                 said.push(format!(
                     "cannot create {}: {e}: create it (owner {}, mode 0750) before starting the service",
                     dir.display(),
@@ -290,40 +331,33 @@ pub fn apply(plan: &Plan, dropin_dir: &Path, sources: &str) -> Result<Vec<String
         // whatever else owns something in it (a run as root to try it out,
         // a restore) would stop the counters being saved. Take it back.
         let mut foreign = Vec::new();
-        foreign_files(&dir, a.uid, &mut foreign);
+        foreign_files(&dir, a.uid, a.gid, &mut foreign);
         if !foreign.is_empty() {
-            let failed: Vec<String> = foreign
-                .iter()
-                .filter_map(|p| {
-                    std::os::unix::fs::lchown(p, Some(a.uid), Some(a.gid))
-                        .err()
-                        .map(|e| format!("{}: {e}", p.display()))
-                })
-                .collect();
+            let owner = format!("{}:{}", a.uid, a.gid);
             let examples: Vec<String> = foreign
                 .iter()
                 .take(5)
                 .map(|p| p.display().to_string())
                 .collect();
-            if failed.is_empty() {
-                said.push(format!(
-                    "{} had files not owned by {} (e.g. {}); now {}:{}",
+            match coreutils(
+                "chown",
+                &["-R".as_ref(), "-P".as_ref(), owner.as_ref(), dir.as_os_str()],
+            ) {
+                Ok(()) => said.push(format!(
+                    "{} had files not owned by {}:{} (e.g. {}); now theirs",
                     dir.display(),
                     a.user,
-                    examples.join(" "),
-                    a.user,
-                    a.group
-                ));
-            } else {
-                said.push(format!(
-                    "files in {} are not owned by {} and chown failed ({}; NFS root_squash?): chown -R {}:{} {} where it can be done",
+                    a.group,
+                    examples.join(" ")
+                )),
+                Err(e) => said.push(format!(
+                    "files in {} are not owned by {} and chown failed ({e}; NFS root_squash?): chown -R {}:{} {} where it can be done",
                     dir.display(),
                     a.user,
-                    failed[0],
                     a.user,
                     a.group,
                     dir.display()
-                ));
+                )),
             }
         }
     }
@@ -331,10 +365,16 @@ pub fn apply(plan: &Plan, dropin_dir: &Path, sources: &str) -> Result<Vec<String
         .map_err(|e| format!("cannot create {}: {e}", dropin_dir.display()))?;
     let path = dropin_dir.join("user.conf");
     let tmp = dropin_dir.join("user.conf.new");
-    std::fs::write(&tmp, plan.dropin(sources))
-        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // Written, synced, then renamed: a crash leaves the old drop-in or the
+    // new one, never half of one.
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, plan.dropin(sources).as_bytes())?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let group = plan.account.as_ref().map_or(&plan.user, |a| &a.group);
     said.push(format!(
         "runs as {}:{group}, writes {} ({})",
@@ -471,6 +511,28 @@ mod tests {
             p.warnings
         );
         assert!(p.warnings[1].contains("user slurm does not exist"));
+
+        // Root by another name is root too.
+        let uid0 = |u: &str| {
+            Some(Account {
+                user: u.into(),
+                uid: if u == "toor" { 0 } else { 64030 },
+                group: u.into(),
+                gid: 64030,
+            })
+        };
+        let p = plan(&env(&[]), Some("SlurmUser=toor\n"), uid0);
+        assert_eq!(
+            (p.user.as_str(), p.account.as_ref().unwrap().uid),
+            ("slurm", 64030)
+        );
+        assert!(p.warnings[0].contains("uid 0"), "{:?}", p.warnings);
+        // An empty flag value is refused (by the daemon too) and said;
+        // slurm.conf's directory is the one set up.
+        let empty = env(&[("SLURM_HA_EXPORTER_ARGS", "--ha.state-save-location=")]);
+        let p = plan(&empty, Some("StateSaveLocation=/s\n"), uid0);
+        assert_eq!(p.dir(), PathBuf::from("/s/ha_exporter"));
+        assert!(p.warnings[0].contains("absolute"), "{:?}", p.warnings);
 
         let p = plan(&env(&[("SLURM_CONF", "/x/slurm.conf")]), None, none);
         assert_eq!(p.slurm_conf, PathBuf::from("/x/slurm.conf"));

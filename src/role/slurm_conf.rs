@@ -17,15 +17,48 @@ pub struct LocalConf {
     pub slurm_user: Option<String>,
 }
 
+/// `Key=value` pairs of one line as Slurm's parser reads them: spaces
+/// allowed around `=`, a value in double quotes taken whole, `#` starts a
+/// comment.
+fn pairs(line: &str) -> Vec<(String, String)> {
+    let line = line.split('#').next().unwrap_or("");
+    let mut out = Vec::new();
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        let key_len = rest
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(rest.len());
+        let (key, after) = rest.split_at(key_len);
+        let after = after.trim_start();
+        let Some(value_start) = after.strip_prefix('=') else {
+            // A word that is not a key: skip it.
+            rest = after;
+            continue;
+        };
+        let value_start = value_start.trim_start();
+        let (value, next) = if let Some(q) = value_start.strip_prefix('"') {
+            let end = q.find('"').unwrap_or(q.len());
+            (&q[..end], q.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = value_start
+                .find(char::is_whitespace)
+                .unwrap_or(value_start.len());
+            value_start.split_at(end)
+        };
+        if !key.is_empty() {
+            out.push((key.to_string(), value.to_string()));
+        }
+        rest = next.trim_start();
+    }
+    out
+}
+
 pub fn parse(text: &str) -> LocalConf {
     let mut c = LocalConf::default();
     let mut legacy_backup = None;
     for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        for item in line.split_whitespace() {
-            let Some((k, v)) = item.split_once('=') else {
-                continue;
-            };
+        for (k, v) in pairs(line) {
+            let v = v.as_str();
             match k.to_ascii_lowercase().as_str() {
                 "statesavelocation" => c.state_save_location = Some(PathBuf::from(v)),
                 // "ctl1(10.0.0.1)" or "ctl1,ctl1-alt(10.0.0.1)": the name is what
@@ -78,6 +111,16 @@ mod tests {
         );
         assert_eq!(my_index(&c.controllers, "ctl2.cluster.local"), Some(1));
         assert_eq!(my_index(&c.controllers, "login1"), None);
+        // As Slurm reads them: spaces around `=`, quoted values.
+        let spaced = parse(
+            "SlurmUser = slurmadm StateSaveLocation= \"/nfs/my state\" SlurmctldTimeout =30\n",
+        );
+        assert_eq!(spaced.slurm_user.as_deref(), Some("slurmadm"));
+        assert_eq!(
+            spaced.state_save_location,
+            Some(PathBuf::from("/nfs/my state"))
+        );
+        assert_eq!(spaced.slurmctld_timeout, Some(30));
         let legacy = parse("ControlMachine=a\nBackupController=b\n");
         assert_eq!(legacy.controllers, vec!["a", "b"]);
     }
