@@ -17,6 +17,11 @@
 #     stand-in package) and its own removal are refused, nothing changed;
 #   removes (the service stops) and purges both: StateSaveLocation/ha_exporter
 #     is still there, the package's files are not;
+#   the release tarball (packaging/build-tarball.sh) and its install.sh:
+#     files under /usr/local, the plugin into PluginDir, the same setup;
+#     the service starts as slurm, slurmctld loads the plugin; --uninstall
+#     is refused while slurm.conf loads it, then removes what it installed
+#     and keeps the flags file and the state;
 #   installs the daemon again with the CycleCloud cluster-init script
 #     (contrib/cyclecloud; its README says what it checks).
 # Prints each step's time and ends with "package: N passed, M failed"; exits
@@ -98,6 +103,13 @@ else
 fi
 [ -f "$daemon" ] && [ -f "$plugin" ] || { bad "no packages in $debs_dir"; finish; }
 ok "built $(basename "$daemon") $(basename "$plugin")"
+if [ "${1:-}" = --no-build ]; then
+  tarball=$(ls -t "${debs_dir%/debian}"/dist/slurm-ha-exporter-*.tar.gz 2>/dev/null | head -n 1)
+else
+  tarball=$(nice -n 19 packaging/build-tarball.sh) || { bad "packaging/build-tarball.sh"; finish; }
+fi
+[ -f "$tarball" ] || { bad "no release tarball in ${debs_dir%/debian}/dist"; finish; }
+ok "built $(basename "$tarball")"
 
 step "image"
 docker image inspect "$BASE" >/dev/null 2>&1 || nice -n 19 docker/build-images.sh "$SUITE" \
@@ -259,6 +271,33 @@ check "StateSaveLocation/ha_exporter kept, with the role record" \
 check "the package's files are gone (binary, unit, drop-in, /etc/default, plugin)" sh_ctr \
   'for f in /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /etc/default/slurm-ha-exporter /usr/lib/*/slurm-wlm/job_submit_ha_exporter.so /usr/lib/*/slurm/job_submit_ha_exporter.so; do [ ! -e "$f" ] || { echo "left: $f"; exit 1; }; done'
 check "slurmctld still runs" in_ctr systemctl is-active -q slurmctld
+
+step "release tarball (install.sh)"
+check "tarball copied in and unpacked" sh -c "docker cp '$tarball' '$name:/root/' && docker exec '$name' tar -C /root -xzf '/root/$(basename "$tarball")'"
+tdir=/root/$(basename "$tarball" .tar.gz)
+check "install.sh" sh_ctr "$tdir/install.sh >/root/tar-install.log 2>&1 || { cat /root/tar-install.log; false; }"
+in_ctr cat /root/tar-install.log | sed 's/^/  | /'
+check "files under /usr/local, the plugin in slurmctld's PluginDir, unit and flags file in /etc" sh_ctr \
+  'pd=$(scontrol show config | sed -n "s/^PluginDir *= *//p" | cut -d: -f1) && for f in /usr/local/bin/slurm-ha-exporter /usr/local/sbin/slurm-ha-exporter-primary-on /usr/local/share/man/man1/slurm-ha-exporter.1.gz /usr/local/share/slurm-ha-exporter/grafana/slurm-cluster.json /usr/local/share/slurm-ha-exporter/prometheus/slurm-ha-exporter.rules.yml "$pd/job_submit_ha_exporter.so" /etc/systemd/system/slurm-ha-exporter.service /etc/default/slurm-ha-exporter; do [ -e "$f" ] || { echo "missing: $f"; exit 1; }; done'
+check "the unit and the hooks run /usr/local/bin/slurm-ha-exporter" sh_ctr \
+  'grep -q "^ExecStart=/usr/local/bin/slurm-ha-exporter run" /etc/systemd/system/slurm-ha-exporter.service && grep -q "^exec /usr/local/bin/slurm-ha-exporter hook primary-on" /usr/local/sbin/slurm-ha-exporter-primary-on'
+check "setup ran: drop-in names slurm and StateSaveLocation/ha_exporter" sh_ctr \
+  "grep -qx User=slurm $dropin && grep -qx 'ReadWritePaths=\"/var/lib/slurm/slurmctld/ha_exporter\"' $dropin"
+sh_ctr 'sed -i "s/^SLURM_HA_EXPORTER_ARGS=.*/SLURM_HA_EXPORTER_ARGS=\"--no-collector.accounting\"/" /etc/default/slurm-ha-exporter'
+check "systemctl enable --now slurm-ha-exporter" sh_ctr 'systemctl enable -q --now slurm-ha-exporter'
+check "/metrics: slurm_exporter_active 1" wait_for 60 metrics_active 9101
+pid=$(in_ctr systemctl show -p MainPID --value slurm-ha-exporter)
+check "runs as slurm (pid $pid)" sh_ctr "[ \"\$(ps -o user= -p $pid)\" = slurm ]"
+sh_ctr 'echo JobSubmitPlugins=ha_exporter >>/etc/slurm/slurm.conf && echo --web.listen-address=:9102 >/etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
+check "slurmctld loads the tarball's plugin: :9102 says slurm_exporter_active 1" wait_for 60 metrics_active 9102
+check "install.sh --uninstall is refused while slurm.conf loads the plugin; nothing removed" sh_ctr \
+  "! $tdir/install.sh --uninstall 2>/root/tar-refused.log && grep -q 'not removed' /root/tar-refused.log && test -x /usr/local/bin/slurm-ha-exporter && systemctl is-active -q slurm-ha-exporter"
+sh_ctr 'sed -i /^JobSubmitPlugins=ha_exporter/d /etc/slurm/slurm.conf && rm /etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
+check "install.sh --uninstall" sh_ctr "$tdir/install.sh --uninstall"
+check "its files are gone, the service too; flags file and state kept" sh_ctr \
+  'for f in /usr/local/bin/slurm-ha-exporter /usr/local/sbin/slurm-ha-exporter-primary-on /usr/local/share/slurm-ha-exporter /etc/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /usr/lib/*/slurm*/job_submit_ha_exporter.so; do [ ! -e "$f" ] || { echo "left: $f"; exit 1; }; done; ! pgrep -x slurm-ha-export && test -f /etc/default/slurm-ha-exporter && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
+# The cluster-init below starts from a node without our flags file.
+in_ctr rm -f /etc/default/slurm-ha-exporter
 
 step "CycleCloud cluster-init (contrib/cyclecloud)"
 # The scheduler spec as CycleCloud lays it out on a node, with the daemon
