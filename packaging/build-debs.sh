@@ -41,32 +41,22 @@ cd "$here"
 die() { echo "build-debs: $*" >&2; exit 1; }
 
 SUITE=${SUITE:-bookworm}
-if [ "$SUITE" != bookworm ] && [ "${BUILD_DEBS_INSIDE:-}" != "$SUITE" ]; then
-  case "$SUITE" in trixie|forky|src-[0-9]*) ;; *) die "unknown suite $SUITE (bookworm, trixie, forky, src-RELEASE)" ;; esac
-  command -v cargo-deb >/dev/null || die "cargo-deb is missing: cargo install cargo-deb (the container runs the host's)"
-  # (Seconds when the images are current: Docker's layer cache.)
-  images=$(docker/build-images.sh --dev "$SUITE" 2>&1) \
-    || { echo "$images" >&2; die "docker/build-images.sh --dev $SUITE failed"; }
-  grep '^build-images:' <<<"$images" >&2 || true
-  # The container builds offline (CARGO_NET_OFFLINE): crates come from here.
-  cargo fetch --quiet --locked
-  # What the build inside needs from here: the environment it honours
-  # (suite.sh passes only its own) and this niceness (a container does not
-  # inherit it). No terminal on stdin, so stdout is the paths alone.
-  env=(BUILD_DEBS_INSIDE="$SUITE" SUITE="$SUITE"
-       SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")
-  for v in DEB_MAINTAINER DEB_REVISION; do
-    [ -n "${!v:-}" ] && env+=("$v=${!v}")
-  done
-  exec scripts/suite.sh "$SUITE" run nice -n "$(nice)" env "${env[@]}" packaging/build-debs.sh </dev/null
-fi
-
+. packaging/in-suite.sh
+# (A suite's container runs the host's cargo-deb.)
 command -v cargo-deb >/dev/null || die "cargo-deb is missing: cargo install cargo-deb"
+# What the build inside needs from here: the environment it honours
+# (suite.sh passes only its own).
+pass=()
+for v in DEB_MAINTAINER DEB_REVISION; do
+  [ -n "${!v:-}" ] && pass+=("$v=${!v}")
+done
+in_suite packaging/build-debs.sh "${pass[@]}"
+
 # cargo-deb's $auto Depends (libslurmNN, libc6 (>= ...)) come from
 # dpkg-shlibdeps (dpkg-dev, which also brings xz for unpacking the plugin
 # below). The dev images do not have it: installed here, in the throwaway
 # build container only.
-if [ "${BUILD_DEBS_INSIDE:-}" = "$SUITE" ] && ! command -v dpkg-shlibdeps >/dev/null; then
+if [ "${IN_SUITE_BUILD:-}" = "$SUITE" ] && ! command -v dpkg-shlibdeps >/dev/null; then
   echo "build-debs: installing dpkg-dev in the build container (for dpkg-shlibdeps)" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev; } \
     >/dev/null || die "cannot install dpkg-dev in the build container"

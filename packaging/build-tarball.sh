@@ -21,15 +21,8 @@ cd "$here"
 die() { echo "build-tarball: $*" >&2; exit 1; }
 
 SUITE=${SUITE:-bookworm}
-if [ "$SUITE" != bookworm ] && [ "${BUILD_TARBALL_INSIDE:-}" != "$SUITE" ]; then
-  case "$SUITE" in trixie|forky|src-[0-9]*) ;; *) die "unknown suite $SUITE (bookworm, trixie, forky, src-RELEASE)" ;; esac
-  images=$(docker/build-images.sh --dev "$SUITE" 2>&1) \
-    || { echo "$images" >&2; die "docker/build-images.sh --dev $SUITE failed"; }
-  cargo fetch --quiet --locked
-  exec scripts/suite.sh "$SUITE" run nice -n "$(nice)" env BUILD_TARBALL_INSIDE="$SUITE" SUITE="$SUITE" \
-    SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" \
-    packaging/build-tarball.sh </dev/null
-fi
+. packaging/in-suite.sh
+in_suite packaging/build-tarball.sh
 
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 cargo build --release --locked -p slurm-ha-exporter -p slurm-ha-exporter-plugin
