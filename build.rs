@@ -55,10 +55,20 @@ fn main() {
 
     link_libslurm();
 
+    // /usr/include is a system directory already; named last, not first, so
+    // that the C library's headers come from the compiler's own search path.
+    // That matters for a glibc-floor build (cargo zigbuild, see
+    // packaging/build-rpm.sh): zig hands bindgen the headers of the old
+    // glibc and -nostdinc, and /usr/include first would mix the two.
+    let include_arg = if Path::new(&include_dir) == Path::new("/usr/include") {
+        format!("-idirafter{include_dir}")
+    } else {
+        format!("-I{include_dir}")
+    };
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
     bindgen::Builder::default()
         .header("wrapper.h")
-        .clang_arg(format!("-I{include_dir}"))
+        .clang_arg(include_arg)
         .clang_arg("-I.")
         // Without the fallback every SLURM_BIT() constant (NODE_STATE_DRAIN,
         // JOBCOND_FLAG_*, SHOW_ALL from 24.11) is silently dropped.
@@ -140,7 +150,16 @@ fn link_libslurm() {
     println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=control_time");
     // See host_symbols in src/main.rs: the slurmdbd plugin looks these up
     // in the executable, so they must be in its dynamic symbol table.
-    for sym in ["slurmdbd_msg_type_2_str", "rpc_num2string"] {
-        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={sym}");
+    // zig's cc (the glibc-floor build, packaging/build-rpm.sh) refuses
+    // --export-dynamic-symbol and takes only -rdynamic, which exports every
+    // global symbol: Rust's are mangled and the C ones ring's (prefixed), so
+    // none can stand in for one of Slurm's.
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    if env::var("RUSTC_LINKER").is_ok_and(|l| l.contains("zigcc")) {
+        println!("cargo:rustc-link-arg-bins=-rdynamic");
+    } else {
+        for sym in ["slurmdbd_msg_type_2_str", "rpc_num2string"] {
+            println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={sym}");
+        }
     }
 }

@@ -21,13 +21,16 @@ cd "$here"
 die() { echo "build-tarball: $*" >&2; exit 1; }
 
 SUITE=${SUITE:-bookworm}
+. packaging/glibc-floor.sh
+floor_tools
 . packaging/in-suite.sh
 in_suite packaging/build-tarball.sh
 
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-cargo build --release --locked -p slurm-ha-exporter -p slurm-ha-exporter-plugin
+# For glibc 2.28 and newer, as the rpms: SLES 15 has 2.31.
+floor_build
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-rel=$target/release
+rel=$floor_rel
 bin=$rel/slurm-ha-exporter
 # "slurm-ha-exporter 0.1.0 (built against Slurm 25.11.5)"
 read -r _ version _ _ _ release < <("$bin" version) || die "$bin version failed"
@@ -39,11 +42,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 d=$work/$name
 mkdir -p "$d"/{bin,sbin,lib,libexec,systemd,etc,man/man1,man/man8,share/grafana,share/prometheus}
-# Stripped, as the packages ship them (the release profile keeps debug info).
+# (Stripped already by floor_build.)
 install -m 0755 "$bin" "$d/bin/"
-strip "$d/bin/slurm-ha-exporter"
 install -m 0644 "$rel/libjob_submit_ha_exporter.so" "$d/lib/job_submit_ha_exporter.so"
-strip --strip-unneeded "$d/lib/job_submit_ha_exporter.so"
 install -m 0755 packaging/slurm-ha-exporter-primary-on packaging/slurm-ha-exporter-primary-off "$d/sbin/"
 install -m 0644 packaging/slurm-ha-exporter.service "$d/systemd/"
 install -m 0644 packaging/default "$d/etc/slurm-ha-exporter"

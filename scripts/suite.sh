@@ -38,6 +38,14 @@ in_container() {
   [ -t 0 ] && tty=(-it)
   local mounts=(-v "$here:$here" -v "$cargo_home:$cargo_home" -v "$rustup_home:$rustup_home:ro")
   [ -n "$nextest" ] && mounts+=(-v "$nextest:/usr/local/bin/cargo-nextest:ro")
+  # ZIG_DIR: the host's zig (PyPI's ziglang) for the glibc-floor builds
+  # (packaging/build-rpm.sh); its caches under the suite's target.
+  local zig=()
+  if [ -n "${ZIG_DIR:-}" ]; then
+    mounts+=(-v "$ZIG_DIR:$ZIG_DIR:ro")
+    zig=(-e CARGO_ZIGBUILD_ZIG_PATH="$ZIG_DIR/zig" -e ZIG_GLOBAL_CACHE_DIR="$target/zig-cache"
+         -e CARGO_ZIGBUILD_CACHE_DIR="$target/zigbuild-cache")
+  fi
   # No dots in the host name (src-25.11.5): `hostname -s` would cut it.
   # DOCKER_CPU_SHARES: a smaller CPU weight for work beside the HA bed.
   local weight=()
@@ -48,7 +56,7 @@ in_container() {
     -e CARGO_TARGET_DIR="$target" -e EMBED_DIR="$here/.embedded-$SUITE" \
     -e KEEP_CLUSTER="${KEEP_CLUSTER:-0}" -e CARGO_TERM_COLOR=never -e CARGO_NET_OFFLINE=true \
     -e FOREIGN_PLUGIN="${FOREIGN_PLUGIN:-}" \
-    -e IN_SUITE="$SUITE" \
+    -e IN_SUITE="$SUITE" "${zig[@]}" \
     "slurm-ha-exporter/dev:$SUITE" "$@"
 }
 
