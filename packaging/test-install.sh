@@ -22,6 +22,13 @@
 #     the service starts as slurm, slurmctld loads the plugin; --uninstall
 #     is refused while slurm.conf loads it, then removes what it installed
 #     and keeps the flags file and the state;
+#   on SchedMD's packaging (src-RELEASE), the EL 8/9 rpms
+#     (packaging/build-rpm.sh): their Requires (libslurm's soname, slurm's
+#     series, slurm-slurmctld's release), glibc 2.28, files and scriptlets
+#     read with rpm -qp; then installed with rpm itself (Debian's, --nodeps:
+#     its database knows no Slurm): setup ran, service as slurm, upgrade
+#     restarts it, slurmctld loads the plugin from /usr/lib64/slurm, its
+#     erase is refused while slurm.conf loads it, erase keeps the state;
 #   installs the daemon again with the CycleCloud cluster-init script
 #     (contrib/cyclecloud; its README says what it checks).
 # Prints each step's time and ends with "package: N passed, M failed"; exits
@@ -110,6 +117,21 @@ else
 fi
 [ -f "$tarball" ] || { bad "no release tarball in ${debs_dir%/debian}/dist"; finish; }
 ok "built $(basename "$tarball")"
+# The rpms are for SchedMD's packaging (EL 8/9): built where the suite is
+# SchedMD's, and proven on its slurmctld below.
+rpms=""
+case "$SUITE" in
+  src-*)
+    if [ "${1:-}" = --no-build ]; then
+      rpms=$(ls -t "${debs_dir%/debian}"/rpm/slurm-ha-exporter-[0-9]*.rpm "${debs_dir%/debian}"/rpm/slurm-ha-exporter-plugin-*.rpm 2>/dev/null | head -n 2)
+    else
+      rpms=$(nice -n 19 packaging/build-rpm.sh) || { bad "packaging/build-rpm.sh"; finish; }
+    fi
+    rpm_daemon=$(sed -n 1p <<<"$rpms") rpm_plugin=$(sed -n 2p <<<"$rpms")
+    [ -f "$rpm_daemon" ] && [ -f "$rpm_plugin" ] || { bad "no rpms in ${debs_dir%/debian}/rpm"; finish; }
+    ok "built $(basename "$rpm_daemon") $(basename "$rpm_plugin")"
+    ;;
+esac
 
 step "image"
 docker image inspect "$BASE" >/dev/null 2>&1 || nice -n 19 docker/build-images.sh "$SUITE" \
@@ -298,6 +320,75 @@ check "its files are gone, the service too; flags file and state kept" sh_ctr \
   'for f in /usr/local/bin/slurm-ha-exporter /usr/local/sbin/slurm-ha-exporter-primary-on /usr/local/share/slurm-ha-exporter /etc/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d /usr/lib/*/slurm*/job_submit_ha_exporter.so; do [ ! -e "$f" ] || { echo "left: $f"; exit 1; }; done; ! pgrep -x slurm-ha-export && test -f /etc/default/slurm-ha-exporter && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
 # The cluster-init below starts from a node without our flags file.
 in_ctr rm -f /etc/default/slurm-ha-exporter
+
+if [ -n "$rpms" ]; then
+  step "rpm (EL 8/9): metadata, by rpm's own tools"
+  # What dnf would hold the rpms to on EL, read with rpm -qp here.
+  reqs=$(rpm -qpR "$rpm_daemon" 2>/dev/null) preqs=$(rpm -qpR "$rpm_plugin" 2>/dev/null)
+  has() { grep -qxF "$1" <<<"$2"; }   # has LINE TEXT
+  soname=$(in_ctr sh -c 'ls /usr/lib/*/libslurm.so.* /usr/lib64/libslurm.so.* 2>/dev/null' | xargs -rn1 basename | grep -xE 'libslurm\.so\.[0-9]+' | head -n 1)
+  check "daemon Requires ${soname:-?}()(64bit), the libslurm beside this slurmctld" has "${soname:-?}()(64bit)" "$reqs"
+  series=${have%.*} minor=${series#*.}
+  next_series=${series%.*}.$(printf %02d $((10#$minor + 1)))
+  check "daemon Requires slurm >= $series, slurm < $next_series (SchedMD's package holding libslurm)" \
+    eval 'has "slurm >= $series" "$reqs" && has "slurm < $next_series" "$reqs"'
+  rpm_version=$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpm_daemon" 2>/dev/null)
+  check "plugin Requires slurm-slurmctld = $have and slurm-ha-exporter = $rpm_version" \
+    eval 'has "slurm-slurmctld = $have" "$preqs" && has "slurm-ha-exporter = $rpm_version" "$preqs"'
+  for f in "$rpm_daemon" "$rpm_plugin"; do
+    glibc=$(rpm -qpR "$f" 2>/dev/null | sed -n 's/^libc\.so\.6(GLIBC_\([0-9.]*\))(64bit)$/\1/p' | sort -V | tail -n 1)
+    check "$(basename "$f"): glibc $glibc at most (EL 8 has 2.28)" \
+      test "$(printf '%s\n' "$glibc" 2.28 | sort -V | tail -n 1)" = 2.28
+  done
+  check "files: /usr/bin, /usr/sbin hooks, the unit in /usr/lib/systemd/system, the plugin in /usr/lib64/slurm" sh -c \
+    "rpm -qpl '$rpm_daemon' '$rpm_plugin' 2>/dev/null | grep -cxE '/usr/bin/slurm-ha-exporter|/usr/sbin/slurm-ha-exporter-primary-(on|off)|/usr/lib/systemd/system/slurm-ha-exporter.service|/usr/lib64/slurm/job_submit_ha_exporter.so' | grep -qx 5"
+  check "/etc/sysconfig/slurm-ha-exporter is %config(noreplace)" sh -c \
+    "rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' '$rpm_daemon' 2>/dev/null | grep -qx 'cn /etc/sysconfig/slurm-ha-exporter'"
+  check "scriptlets: %post runs setup, %preun setup --remove on erase, the plugin's %preun its removal check" sh -c \
+    "rpm -qp --scripts '$rpm_daemon' 2>/dev/null | grep -q '^/usr/bin/slurm-ha-exporter setup ||' && rpm -qp --scripts '$rpm_daemon' 2>/dev/null | grep -q 'setup --remove' && rpm -qp --scripts '$rpm_plugin' 2>/dev/null | grep -q 'plugin-removable remove'"
+
+  step "rpm (EL 8/9): installed by rpm on this $have slurmctld"
+  # Debian's rpm here, with its own database: it knows no slurm package,
+  # hence --nodeps (the Requires are checked above), and it wants
+  # --force-debian to install at all. The scriptlets run as on EL.
+  sysconfig_was=$(in_ctr sh -c 'test -d /etc/sysconfig && echo yes || echo no')
+  in_ctr mkdir -p /root/rpms && docker cp "$rpm_daemon" "$name:/root/rpms/" && docker cp "$rpm_plugin" "$name:/root/rpms/"
+  rpm_in="/root/rpms/$(basename "$rpm_daemon") /root/rpms/$(basename "$rpm_plugin")"
+  check "rpm -i both" sh_ctr "rpm -i --nodeps --force-debian $rpm_in >/root/rpm-i.log 2>&1 || { cat /root/rpm-i.log; false; }"
+  in_ctr cat /root/rpm-i.log | sed 's/^/  | /'
+  check "unit installed disabled and not started" \
+    sh_ctr '[ "$(systemctl is-enabled slurm-ha-exporter)" = disabled ] && ! systemctl is-active -q slurm-ha-exporter'
+  check "%post ran setup: drop-in User=slurm, StateSaveLocation/ha_exporter slurm:slurm 0750" \
+    sh_ctr "grep -qx User=slurm $dropin && grep -qx 'ReadWritePaths=\"/var/lib/slurm/slurmctld/ha_exporter\"' $dropin && [ \"\$(stat -c '%U:%G %a' /var/lib/slurm/slurmctld/ha_exporter)\" = 'slurm:slurm 750' ]"
+  sh_ctr 'sed -i "s/^SLURM_HA_EXPORTER_ARGS=.*/SLURM_HA_EXPORTER_ARGS=\"--no-collector.accounting\"/" /etc/sysconfig/slurm-ha-exporter'
+  check "systemctl enable --now slurm-ha-exporter (flags from /etc/sysconfig)" in_ctr systemctl enable --now slurm-ha-exporter
+  check "/metrics: slurm_exporter_active 1 from the glibc-2.28 build" wait_for 60 metrics_active 9101
+  check "every collector succeeds" sh_ctr \
+    'm=$(curl -sf localhost:9101/metrics | grep "^slurm_exporter_collector_success") && [ -n "$m" ] && ! echo "$m" | grep -qv " 1$"'
+  pid=$(in_ctr systemctl show -p MainPID --value slurm-ha-exporter)
+  check "runs as slurm (pid $pid)" sh_ctr "[ \"\$(ps -o user= -p $pid)\" = slurm ]"
+  sh_ctr 'chown -R root:root /var/lib/slurm/slurmctld/ha_exporter'
+  check "rpm -U --replacepkgs (an upgrade)" sh_ctr "rpm -U --replacepkgs --nodeps --force-debian $rpm_in"
+  check "%post gave StateSaveLocation/ha_exporter back to slurm" sh_ctr \
+    '[ -z "$(find /var/lib/slurm/slurmctld/ha_exporter ! -user slurm)" ]'
+  check "%postun restarted the running service, still enabled, active 1" wait_for 60 sh_ctr \
+    "systemctl is-active -q slurm-ha-exporter && [ \"\$(systemctl show -p MainPID --value slurm-ha-exporter)\" != $pid ] && systemctl is-enabled -q slurm-ha-exporter && curl -sf localhost:9101/metrics | grep -qx 'slurm_exporter_active 1'"
+  # SchedMD's PluginDir on EL is /usr/lib64/slurm; here Debian's layout's
+  # comes first.
+  plugin_dir=$(in_ctr scontrol show config | sed -n 's/^PluginDir *= *//p')
+  sh_ctr "cp /etc/slurm/slurm.conf /root/slurm.conf.before-rpm && echo PluginDir=$plugin_dir:/usr/lib64/slurm >>/etc/slurm/slurm.conf && echo JobSubmitPlugins=ha_exporter >>/etc/slurm/slurm.conf && echo --web.listen-address=:9102 >/etc/slurm/ha_exporter.conf && systemctl restart slurmctld"
+  check "slurmctld loads the rpm's plugin from /usr/lib64/slurm: :9102 says slurm_exporter_active 1" wait_for 60 metrics_active 9102
+  check "rpm -e of the plugin is refused while slurm.conf loads it; still installed" sh_ctr \
+    '! rpm -e slurm-ha-exporter-plugin >/root/rpm-e.log 2>&1 && grep -q "not removed" /root/rpm-e.log && rpm -q slurm-ha-exporter-plugin >/dev/null && test -f /usr/lib64/slurm/job_submit_ha_exporter.so'
+  sh_ctr 'cp /root/slurm.conf.before-rpm /etc/slurm/slurm.conf && rm /etc/slurm/ha_exporter.conf && systemctl restart slurmctld'
+  check "rpm -e both" in_ctr rpm -e slurm-ha-exporter-plugin slurm-ha-exporter
+  check "service stopped and disabled, drop-in gone, files gone; changed flags kept as .rpmsave; state kept" sh_ctr \
+    'for f in /usr/bin/slurm-ha-exporter /usr/lib/systemd/system/slurm-ha-exporter.service /etc/systemd/system/slurm-ha-exporter.service.d/user.conf /usr/lib64/slurm/job_submit_ha_exporter.so /etc/sysconfig/slurm-ha-exporter; do [ ! -e "$f" ] || { echo "left: $f"; exit 1; }; done; ! pgrep -x slurm-ha-export && ! systemctl is-enabled -q slurm-ha-exporter 2>/dev/null && test -f /etc/sysconfig/slurm-ha-exporter.rpmsave && test -s /var/lib/slurm/slurmctld/ha_exporter/role'
+  check "slurmctld still runs" in_ctr systemctl is-active -q slurmctld
+  # The cluster-init below is a Debian node's: no /etc/sysconfig.
+  [ "$sysconfig_was" = no ] && in_ctr rm -rf /etc/sysconfig
+  in_ctr rm -f /etc/sysconfig/slurm-ha-exporter.rpmsave
+fi
 
 step "CycleCloud cluster-init (contrib/cyclecloud)"
 # The scheduler spec as CycleCloud lays it out on a node, with the daemon

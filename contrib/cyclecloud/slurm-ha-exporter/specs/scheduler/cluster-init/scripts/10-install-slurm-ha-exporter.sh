@@ -33,7 +33,6 @@ JETPACK=${JETPACK:-$(command -v jetpack || echo /opt/cycle/jetpack/bin/jetpack)}
 PROM_YML=${PROM_YML:-/opt/prometheus/prometheus.yml}
 SLURM_CONF=${SLURM_CONF:-/etc/slurm/slurm.conf}
 OS_RELEASE=${OS_RELEASE:-/etc/os-release}
-DEFAULTS=${DEFAULTS:-/etc/default/slurm-ha-exporter}
 changed=()
 log() { echo "slurm-ha-exporter cluster-init: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -60,10 +59,13 @@ case " ${ID:-} ${ID_LIKE:-} " in
   *) die "no package for ${PRETTY_NAME:-this OS}: install from the release tarball (README, Install on a cluster)" ;;
 esac
 shopt -s nullglob
+# The package's flags file: Debian's place, or EL's.
 if [ "$kind" = deb ]; then
   pkgs=("$files/$release"/slurm-ha-exporter_*.deb)
+  DEFAULTS=${DEFAULTS:-/etc/default/slurm-ha-exporter}
 else
   pkgs=("$files/$release"/slurm-ha-exporter-[0-9]*.rpm)
+  DEFAULTS=${DEFAULTS:-/etc/sysconfig/slurm-ha-exporter}
 fi
 [ ${#pkgs[@]} -eq 1 ] || die "want one slurm-ha-exporter .$kind for Slurm $release in $files/$release, found ${#pkgs[@]} (contrib/cyclecloud/README.md: build-project.sh)"
 pkg=${pkgs[0]}
