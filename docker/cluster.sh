@@ -15,6 +15,8 @@
 #   docker/cluster.sh kill-ctld SVC | start-ctld SVC | kill-exporter SVC
 #   docker/cluster.sh stop SVC | start SVC | pause SVC | unpause SVC
 #   docker/cluster.sh disconnect SVC | connect SVC | stop-dbd | start-dbd
+#   docker/cluster.sh heal      undo every fault (unpause, reconnect, start a slurmctld
+#                               that is not running, restart one that does not answer)
 #   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
 #
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
@@ -231,6 +233,7 @@ case "$cmd" in
   up) up ;;
   down) compose down -v --remove-orphans ;;
   wait) wait_for "the cluster to be ready" "${1:-180}" ready ;;
+  heal) heal ;;
   ready) ready ;;
   in-control) in_control ;;
   heartbeat-age) heartbeat_age ;;

@@ -9,6 +9,10 @@
 
 #[path = "common/grafana.rs"]
 mod grafana;
+// The chaos soak (ignored; scripts/soak.sh): a child module, so that it
+// uses this file's helpers and oracle as they are.
+#[path = "ha/soak.rs"]
+mod soak;
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -423,6 +427,15 @@ fn still_to_end(ctl: &str, ids: &[String]) -> Option<Vec<(String, bool)>> {
 }
 
 fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
+    completions_where(text, tagged)
+}
+
+/// Sum of sacct_terminal_jobs_total per "partition|state|exit code", of
+/// the keys `keep` accepts.
+fn completions_where(
+    text: &str,
+    keep: impl Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, f64> {
     let mut m = std::collections::BTreeMap::new();
     for l in text
         .lines()
@@ -444,7 +457,7 @@ fn completions(text: &str) -> std::collections::BTreeMap<String, f64> {
         ))
         .or_insert(0.0) += v.parse::<f64>().unwrap();
     }
-    m.retain(|k, _| tagged(k));
+    m.retain(|k, _| keep(k));
     m
 }
 
@@ -2077,7 +2090,14 @@ fn cancel_held_by_slurm(ctl: &str, ids: &[String]) {
 fn counted_lines() -> Vec<String> {
     let mut out = Vec::new();
     for ctl in ["ctl1", "ctl2"] {
-        let (_, log) = cluster(&["exec", ctl, "cat", "/var/log/slurm/exporter.log"]);
+        let (_, log) = cluster(&[
+            "exec",
+            ctl,
+            "grep",
+            "-F",
+            "counted job",
+            "/var/log/slurm/exporter.log",
+        ]);
         for l in log.lines().filter(|l| l.contains("counted job")) {
             out.push(format!("{ctl} {l}"));
         }
@@ -2090,6 +2110,15 @@ fn counted_lines() -> Vec<String> {
 /// The same ending counted twice appears once here and twice in the
 /// counters.
 fn counted_by_exporters(rows: &std::collections::BTreeSet<u64>) -> Endings {
+    counted_by_exporters_where(rows, tagged)
+}
+
+/// The endings of the rows `rows` the exporters say they counted, of the
+/// keys `keep` accepts.
+fn counted_by_exporters_where(
+    rows: &std::collections::BTreeSet<u64>,
+    keep: impl Fn(&str) -> bool,
+) -> Endings {
     let mut out = Endings::new();
     for l in counted_lines() {
         let field = |after: &str, until: char| -> Option<String> {
@@ -2116,7 +2145,7 @@ fn counted_by_exporters(rows: &std::collections::BTreeSet<u64>) -> Endings {
                 .trim_matches('"'),
         );
         let key = format!("{part}|{state}|{exit}");
-        if rows.contains(&db) && tagged(&key) {
+        if rows.contains(&db) && keep(&key) {
             out.insert((db, end), key);
         }
     }
