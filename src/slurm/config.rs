@@ -64,14 +64,48 @@ impl Config {
         Ok(out)
     }
 
-    /// Whether slurmctld computes fairshare (only the multifactor
-    /// priority plugin does; with priority/basic usage stays 0).
+    /// Whether slurmctld computes fairshare: only the multifactor priority
+    /// plugin does (with priority/basic usage stays 0), and only over
+    /// associations, which come from slurmdbd. Without accounting there is
+    /// nothing to ask for, and asking is dangerous: 23.11's slurmctld
+    /// crashes on REQUEST_ASSOC_MGR_INFO when it has no association lists
+    /// (docs/slurm-bugs.md), and multifactor is the default from 23.11 on.
     pub fn computes_fairshare(&self) -> bool {
-        self.priority_type.ends_with("multifactor")
+        self.priority_type.ends_with("multifactor") && self.has_slurmdbd()
     }
 
     /// Whether finished jobs can be read from slurmdbd.
     pub fn has_slurmdbd(&self) -> bool {
         self.accounting_storage_type.ends_with("slurmdbd")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(priority: &str, storage: &str) -> Config {
+        Config {
+            cluster_name: "c".into(),
+            control_machines: vec!["ctl1".into()],
+            state_save_location: "/var/spool/slurmctld".into(),
+            slurmctld_timeout_secs: 120,
+            slurmctld_port: 6817,
+            accounting_storage_type: storage.into(),
+            priority_type: priority.into(),
+            fair_tree: true,
+            last_update: 0,
+        }
+    }
+
+    #[test]
+    fn fairshare_is_asked_for_only_with_multifactor_and_slurmdbd() {
+        let mf = "priority/multifactor";
+        assert!(config(mf, "accounting_storage/slurmdbd").computes_fairshare());
+        // No accounting (a cluster without slurmdbd, 23.11's default
+        // priority plugin): the RPC that crashes 23.11 is never sent.
+        assert!(!config(mf, "").computes_fairshare());
+        assert!(!config(mf, "accounting_storage/none").computes_fairshare());
+        assert!(!config("priority/basic", "accounting_storage/slurmdbd").computes_fairshare());
     }
 }
