@@ -2110,15 +2110,12 @@ fn counted_lines() -> Vec<String> {
 /// The same ending counted twice appears once here and twice in the
 /// counters.
 fn counted_by_exporters(rows: &std::collections::BTreeSet<u64>) -> Endings {
-    counted_by_exporters_where(rows, tagged)
+    counted_by_exporters_where(|db, _, key| rows.contains(&db) && tagged(key))
 }
 
-/// The endings of the rows `rows` the exporters say they counted, of the
-/// keys `keep` accepts.
-fn counted_by_exporters_where(
-    rows: &std::collections::BTreeSet<u64>,
-    keep: impl Fn(&str) -> bool,
-) -> Endings {
+/// The endings the exporters say they counted that `keep(db_index, end,
+/// key)` accepts.
+fn counted_by_exporters_where(keep: impl Fn(u64, i64, &str) -> bool) -> Endings {
     let mut out = Endings::new();
     for l in counted_lines() {
         let field = |after: &str, until: char| -> Option<String> {
@@ -2145,7 +2142,7 @@ fn counted_by_exporters_where(
                 .trim_matches('"'),
         );
         let key = format!("{part}|{state}|{exit}");
-        if rows.contains(&db) && keep(&key) {
+        if keep(db, end, &key) {
             out.insert((db, end), key);
         }
     }

@@ -12,7 +12,7 @@
 //! the schedule so far).
 
 use super::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -348,6 +348,11 @@ fn soak_endings(since: &str) -> Option<Endings> {
         "-n",
         "-P",
         "--name=soak",
+        // As the exporter asks slurmdbd: by state, so that a job cancelled
+        // while held (never eligible) is listed; without -s, sacct's
+        // window leaves out jobs that were never eligible.
+        "-s",
+        "CD,F,CA,TO,NF,PR,BF,DL,OOM",
         "-S",
         since,
         "-E",
@@ -463,7 +468,7 @@ fn footprint(ctl: &str) -> Option<(u64, u64, u64)> {
     let pick = if plugin_mode() {
         "pgrep -xo slurmctld"
     } else {
-        "pgrep -of /opt/exporter/slurm-ha-exporter"
+        "pgrep -nx slurm-ha-export"
     };
     let script = format!(
         "p=$({pick}) && echo $(awk '/^VmRSS/ {{print $2}}' /proc/$p/status) $(awk '/^Threads/ {{print $2}}' /proc/$p/status) $(ls /proc/$p/fd | wc -l)"
@@ -489,6 +494,7 @@ fn merged() -> Option<BTreeMap<String, f64>> {
 /// exporters count between our scrape and our reading of their logs).
 fn oracle(
     since: &str,
+    since_epoch: i64,
     before: &BTreeMap<String, f64>,
     seen: &Endings,
     require_all: bool,
@@ -497,21 +503,30 @@ fn oracle(
     let t0 = Instant::now();
     let mut equal_since: Option<Instant> = None;
     loop {
-        let now = soak_endings(since).unwrap_or_default();
-        let rows: BTreeSet<u64> = seen.keys().chain(now.keys()).map(|e| e.0).collect();
-        let counted = counted_by_exporters_where(&rows, |_| true);
+        // Every ending counted since the soak began, whatever slurmdbd
+        // shows: one it never showed is a phantom. Read before and after
+        // the scrape: only a snapshot in which no exporter counted
+        // anything meanwhile is compared (jobs end all the time).
+        let counted = counted_by_exporters_where(|_, end, _| end >= since_epoch);
         let got = merged().map(|m| diff(&m, before));
+        let again = counted_by_exporters_where(|_, end, _| end >= since_epoch);
+        // After them: an ending reaches slurmdbd before it is counted.
+        let now = soak_endings(since).unwrap_or_default();
         let missing: Vec<&Ending> = now.keys().filter(|e| !counted.contains_key(e)).collect();
         let phantom: Vec<&Ending> = counted
             .keys()
             .filter(|e| !seen.contains_key(e) && !now.contains_key(e))
             .collect();
-        let ok = got.as_ref() == Some(&per_key(&counted))
+        let ok = counted == again
+            && got.as_ref() == Some(&per_key(&counted))
             && phantom.is_empty()
             && (!require_all || missing.is_empty());
+        // At the end nothing runs any more: equal for 10 s straight.
+        let hold = if require_all { 10 } else { 0 };
         if !ok {
             equal_since = None;
-        } else if equal_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_secs(10)
+        } else if equal_since.get_or_insert_with(Instant::now).elapsed()
+            >= Duration::from_secs(hold)
         {
             return Ok(format!(
                 "{} endings counted once each, {} in slurmdbd now",
@@ -559,6 +574,7 @@ fn soak() {
         },
     );
     let since = now_in("ctl1");
+    let since_epoch: i64 = ok(&["exec", "ctl1", "date", "+%s"]).trim().parse().unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let before = settled_all("ctl1");
     let stop = Arc::new(AtomicBool::new(false));
@@ -617,10 +633,12 @@ fn soak() {
             for (k, v) in m {
                 let high = highest.entry(k.clone()).or_insert(v);
                 if v < *high {
-                    failures.push(format!(
+                    let what = format!(
                         "{}s: {k} went back from {high} to {v}",
                         t0.elapsed().as_secs()
-                    ));
+                    );
+                    eprintln!("soak: COUNTER BACK: {what}");
+                    failures.push(what);
                 }
                 *high = high.max(v);
             }
@@ -629,9 +647,19 @@ fn soak() {
         // slurmdbd never showed.
         if last_check.elapsed() > Duration::from_secs(300) {
             let seen = watched.lock().unwrap().endings.clone();
-            match oracle(&since, &before, &seen, false, Duration::from_secs(60)) {
+            match oracle(
+                &since,
+                since_epoch,
+                &before,
+                &seen,
+                false,
+                Duration::from_secs(60),
+            ) {
                 Ok(s) => eprintln!("soak {:>5}s: oracle: {s}", t0.elapsed().as_secs()),
-                Err(e) => failures.push(format!("{}s: {e}", t0.elapsed().as_secs())),
+                Err(e) => {
+                    eprintln!("soak {:>5}s: ORACLE FAILED: {e}", t0.elapsed().as_secs());
+                    failures.push(format!("{}s: {e}", t0.elapsed().as_secs()));
+                }
             }
             footprints.push((t0.elapsed().as_secs(), footprint("ctl1"), footprint("ctl2")));
             last_check = Instant::now();
@@ -662,7 +690,14 @@ fn soak() {
         std::thread::sleep(Duration::from_secs(2));
     }
     let seen = watched.lock().unwrap().endings.clone();
-    match oracle(&since, &before, &seen, true, Duration::from_secs(300)) {
+    match oracle(
+        &since,
+        since_epoch,
+        &before,
+        &seen,
+        true,
+        Duration::from_secs(300),
+    ) {
         Ok(s) => eprintln!("soak end: oracle: {s}"),
         Err(e) => failures.push(format!("at the end: {e}")),
     }
