@@ -40,18 +40,11 @@ in_suite packaging/build-rpm.sh
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 floor_build
 arch=$(uname -m)
-meta=$(cargo metadata --format-version 1 --no-deps)
-target=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' <<<"$meta")
-rel=$floor_rel
+target=$floor_target rel=$floor_rel version=$floor_version release=$floor_release
 bin=$rel/slurm-ha-exporter
-
-# "slurm-ha-exporter 0.1.0 (built against Slurm 25.11.5)"
-read -r _ version _ _ _ release < <("$bin" version) || die "$bin version failed"
-release=${release%)}
-[[ $release =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || die "cannot read the Slurm release from \`$bin version\`"
-series=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}
+series=${release%.*}
 # (Slurm's minor is two digits: 25.11 -> 25.12, 22.05 -> 22.06.)
-next_series=${BASH_REMATCH[1]}.$(printf %02d $((10#${BASH_REMATCH[2]} + 1)))
+next_series=${series%.*}.$(printf %02d $((10#${series#*.} + 1)))
 
 # The man pages, as build-debs.sh makes them, where the metadata's
 # target/release/ paths point for --target.
@@ -66,7 +59,8 @@ mkdir -p "$out"
 # auto-req: the shared libraries' sonames, as rpmbuild would list them,
 # whether or not this machine has rpm's own find-requires.
 gen=(cargo generate-rpm --target "$floor_triple" --target-dir "$target" --payload-compress xz --auto-req builtin -o "$out")
-rpm_release=$(python3 -c 'import json,sys; m=json.load(sys.stdin); print([p for p in m["packages"] if p["name"] == "slurm-ha-exporter"][0]["metadata"]["generate-rpm"]["release"])' <<<"$meta")
+rpm_release=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json,sys; m=json.load(sys.stdin); print([p for p in m["packages"] if p["name"] == "slurm-ha-exporter"][0]["metadata"]["generate-rpm"]["release"])')
 daemon=$out/slurm-ha-exporter-$version-$rpm_release.$arch.rpm
 plugin=$out/slurm-ha-exporter-plugin-$version-$rpm_release.$arch.rpm
 rm -f "$daemon" "$plugin"

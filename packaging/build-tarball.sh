@@ -29,13 +29,8 @@ in_suite packaging/build-tarball.sh
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 # For glibc 2.28 and newer, as the rpms: SLES 15 has 2.31.
 floor_build
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-rel=$floor_rel
+target=$floor_target rel=$floor_rel version=$floor_version release=$floor_release
 bin=$rel/slurm-ha-exporter
-# "slurm-ha-exporter 0.1.0 (built against Slurm 25.11.5)"
-read -r _ version _ _ _ release < <("$bin" version) || die "$bin version failed"
-release=${release%)}
-[[ $release =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "cannot read the Slurm release from \`$bin version\`"
 arch=$(uname -m)
 name=slurm-ha-exporter-$version-slurm-$release-$arch
 work=$(mktemp -d)

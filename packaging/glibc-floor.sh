@@ -8,9 +8,12 @@
 #   floor_tools      before in_suite: the tools are there, and zig is
 #                    passed on to a suite's container (scripts/suite.sh
 #                    mounts ZIG_DIR)
-#   floor_build      builds both; sets floor_rel (the directory holding
-#                    slurm-ha-exporter and libjob_submit_ha_exporter.so) and
-#                    floor_triple; stops if either needs a GLIBC_ symbol
+#   floor_build      builds both; sets floor_target (cargo's target
+#                    directory), floor_triple, floor_rel (the directory
+#                    holding slurm-ha-exporter and libjob_submit_ha_exporter.so),
+#                    floor_version (ours) and floor_release (the Slurm
+#                    release X.Y.Z built against, from `slurm-ha-exporter
+#                    version`); stops if either file needs a GLIBC_ symbol
 #                    version above the floor (objdump -T)
 # Needs die().
 GLIBC_FLOOR=2.28
@@ -24,7 +27,7 @@ floor_tools() {
 }
 
 floor_build() {
-  local triple_var f need target
+  local triple_var f need
   floor_triple=$(uname -m)-unknown-linux-gnu
   triple_var=$(tr 'a-z-' 'A-Z_' <<<"$floor_triple")
   # libslurm on the build machine is linked against its own, newer glibc:
@@ -34,12 +37,17 @@ floor_build() {
     "CARGO_TARGET_${triple_var}_RUSTFLAGS=-C link-arg=-Wl,--allow-shlib-undefined" \
     cargo zigbuild --quiet --release --locked --target "$floor_triple.$GLIBC_FLOOR" \
     -p slurm-ha-exporter -p slurm-ha-exporter-plugin
-  target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  floor_rel=$target/$floor_triple/release
+  floor_target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  floor_rel=$floor_target/$floor_triple/release
   for f in "$floor_rel/slurm-ha-exporter" "$floor_rel/libjob_submit_ha_exporter.so"; do
     need=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
     [ "$(printf '%s\n' "GLIBC_$GLIBC_FLOOR" "$need" | sort -V | tail -n 1)" = "GLIBC_$GLIBC_FLOOR" ] \
       || die "$(basename "$f") needs $need, above the floor of glibc $GLIBC_FLOOR"
     echo "$(basename "$0" .sh): $(basename "$f") needs $need at most (floor: glibc $GLIBC_FLOOR)" >&2
   done
+  # "slurm-ha-exporter 0.1.0 (built against Slurm 25.11.5)"
+  read -r _ floor_version _ _ _ floor_release < <("$floor_rel/slurm-ha-exporter" version) \
+    || die "slurm-ha-exporter version failed"
+  floor_release=${floor_release%)}
+  [[ $floor_release =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "cannot read the Slurm release from \`slurm-ha-exporter version\`"
 }

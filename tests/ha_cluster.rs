@@ -1513,10 +1513,18 @@ fn wait_exact(
 
 /// Counters of the active exporter once two scrapes 6 s apart agree.
 fn settled(ctl: &str) -> std::collections::BTreeMap<String, f64> {
-    let mut last = completions(&scrape(ctl).unwrap_or_default());
+    settled_where(ctl, tagged)
+}
+
+/// As `settled`, of the keys `keep` accepts.
+fn settled_where(
+    ctl: &str,
+    keep: impl Fn(&str) -> bool + Copy,
+) -> std::collections::BTreeMap<String, f64> {
+    let mut last = completions_where(&scrape(ctl).unwrap_or_default(), keep);
     wait_until("the counters to settle", Duration::from_secs(60), || {
         std::thread::sleep(Duration::from_secs(6));
-        let now = completions(&scrape(ctl).unwrap_or_default());
+        let now = completions_where(&scrape(ctl).unwrap_or_default(), keep);
         let same = now == last;
         last = now;
         same
