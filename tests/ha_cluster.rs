@@ -1453,12 +1453,30 @@ fn the_agents_store_agrees(
 /// it will send, returns how many of `ours` Slurm lost that way; the
 /// exporter must then equal sacct on what slurmdbd does have. A loss
 /// without the backup's "Old state possible" is not this bug: it fails.
+///
+/// When the primary reads the backup's job state from before jobs ended,
+/// it recovers them as running; it finds them missing from their node only
+/// at that node's next periodic registration (every 20 pings: 200 s on
+/// the bed), requeues them ("node failure"), and runs them again after the
+/// requeue delay (CredExpire, 120 s). Hence the long deadline: that path
+/// took 193 s + 121 s + the run in CI (forky, plugin mode, 2026-12-06).
 fn lost_by_slurm_at_failback(ours: &[String], since: &str) -> u32 {
-    wait_until(
+    let waited = wait_until(
         "our jobs to leave ctl1's queue and its DBD agent queue to drain",
-        Duration::from_secs(240),
+        Duration::from_secs(480),
         || !queued("ctl1", ours) && dbd_agent_queue("ctl1") == 0,
     );
+    let (_, ctl1_log) = cluster(&["exec", "ctl1", "cat", "/var/log/slurm/slurmctld.log"]);
+    let requeued = ctl1_log
+        .lines()
+        .filter(|l| l.contains("missing from batch node") && l.contains("Requeuing"))
+        .filter(|l| ours.iter().any(|id| l.contains(&format!("JobId={id} "))))
+        .count();
+    if requeued > 0 {
+        eprintln!(
+            "failback: ctl1 recovered {requeued} ended jobs as running from old state, requeued them as missing from their node and ran them again ({waited:?})"
+        );
+    }
     let rows = sacct_rows("ctl1", since, &["-o", "jobid,state"]);
     let lost = rows
         .lines()
