@@ -9,8 +9,11 @@
 
 #[path = "common/grafana.rs"]
 mod grafana;
-// The chaos soak (ignored; scripts/soak.sh): a child module, so that it
-// uses this file's helpers and oracle as they are.
+// Scenarios kept in files of their own, as child modules so that they use
+// this file's helpers and oracle as they are: a heartbeat that stands
+// still, and the chaos soak (ignored; scripts/soak.sh).
+#[path = "ha/heartbeat.rs"]
+mod heartbeat;
 #[path = "ha/soak.rs"]
 mod soak;
 

@@ -174,12 +174,33 @@ pub fn decide(i: &Inputs) -> Decision {
             "heartbeat",
             format!("controller {ix} is in control"),
         ),
+        None if still_mine(i, me) => d(
+            Role::Active,
+            "hook",
+            "the heartbeat is stale, but SlurmctldPrimaryOnProg ran here last and this slurmctld answers",
+        ),
         None => d(
             Role::Standby,
             "heartbeat",
             "no controller wrote the heartbeat within SlurmctldTimeout (a switch is under way)",
         ),
     }
+}
+
+/// With no fresh heartbeat at all, whether this controller still holds
+/// control by Slurm's last word on it: SlurmctldPrimaryOnProg ran here
+/// last (a backup that took over since would have run it there), this
+/// slurmctld answers (checked before), and no controller that would win a
+/// split brain (a lower index) wrote the heartbeat after that. The
+/// heartbeat then stands still because writing it fails (a full or stalled
+/// StateSaveLocation, an NFS hiccup), not because of a switch: Slurm's
+/// backup does not take over from a primary that answers its pings, so
+/// standing by would leave no exporter while a controller is in control.
+fn still_mine(i: &Inputs, me: u32) -> bool {
+    let Some(h) = i.hook.as_ref().filter(|h| h.on && h.index == me) else {
+        return false;
+    };
+    !i.seen.iter().any(|(ix, t)| *ix < me && *t > h.time)
 }
 
 /// Keeps the heartbeat history between polls and counts transitions.
@@ -247,7 +268,7 @@ mod tests {
     fn heartbeat_names_the_active_controller() {
         assert_eq!(decide(&with_hb(base(0), 0, 998)).role, Role::Active);
         assert_eq!(decide(&with_hb(base(1), 0, 998)).role, Role::Standby);
-        // Stale heartbeat: nobody is active (transition).
+        // Stale heartbeat and no hook record: nobody is active (transition).
         assert_eq!(decide(&with_hb(base(0), 0, 980)).role, Role::Standby);
     }
 
@@ -291,6 +312,44 @@ mod tests {
             on: false,
             time: 995,
         });
+        assert_eq!(decide(&i).role, Role::Standby);
+    }
+
+    #[test]
+    fn a_stale_heartbeat_keeps_the_controller_that_took_control_last() {
+        let on = |index, time| HookRecord {
+            index,
+            on: true,
+            time,
+        };
+        // Primary-on here at 900, own heartbeat last written at 950, and
+        // nothing since: writing the heartbeat fails, control did not move.
+        let mut i = with_hb(base(0), 0, 950);
+        i.hook = Some(on(0, 900));
+        let dec = decide(&i);
+        assert_eq!((dec.role, dec.source), (Role::Active, "hook"));
+        // The other controller's exporter stays standby on the same record.
+        let mut other = with_hb(base(1), 0, 950);
+        other.hook = Some(on(0, 900));
+        assert_eq!(decide(&other).role, Role::Standby);
+        // A backup that took control last, when the primary (lower index)
+        // wrote the heartbeat after that: the primary came back, wait.
+        let mut b = with_hb(base(1), 1, 950);
+        b.hook = Some(on(1, 900));
+        assert_eq!(decide(&b).role, Role::Active);
+        b.seen.insert(0, 960);
+        assert_eq!(decide(&b).role, Role::Standby);
+        // After primary-off, or with no record at all: standby as before.
+        i.hook = Some(HookRecord {
+            on: false,
+            ..on(0, 900)
+        });
+        assert_eq!(decide(&i).role, Role::Standby);
+        i.hook = None;
+        assert_eq!(decide(&i).role, Role::Standby);
+        // A slurmctld that does not answer is never active.
+        i.hook = Some(on(0, 900));
+        i.own_ping_ok = false;
         assert_eq!(decide(&i).role, Role::Standby);
     }
 
