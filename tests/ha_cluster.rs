@@ -2117,16 +2117,16 @@ fn cancel_held_by_slurm(ctl: &str, ids: &[String]) {
 
 /// The exporters' own record of what they counted (debug log lines).
 fn counted_lines() -> Vec<String> {
+    // The plugin logs through slurmctld (its debug lines at slurmctld's
+    // verbose level, which the bed's slurm.conf keeps).
+    let log = if plugin_mode() {
+        "/var/log/slurm/slurmctld.log"
+    } else {
+        "/var/log/slurm/exporter.log"
+    };
     let mut out = Vec::new();
     for ctl in ["ctl1", "ctl2"] {
-        let (_, log) = cluster(&[
-            "exec",
-            ctl,
-            "grep",
-            "-F",
-            "counted job",
-            "/var/log/slurm/exporter.log",
-        ]);
+        let (_, log) = cluster(&["exec", ctl, "grep", "-F", "counted job", log]);
         for l in log.lines().filter(|l| l.contains("counted job")) {
             out.push(format!("{ctl} {l}"));
         }
