@@ -9,7 +9,9 @@
 //!    than the heartbeat: switches are seen at once;
 //! 3. Slurm's heartbeat file: among the controllers seen writing it within
 //!    SlurmctldTimeout, the lowest index is in control, which is how Slurm
-//!    itself ends a split brain.
+//!    itself ends a split brain. A stale heartbeat still names the
+//!    controller in control when that one answers and none before it does
+//!    (`stale_but_mine`: its writes fail, nothing switched).
 //!
 //! In plugin mode slurmctld's own flag (`control_time`) replaces the ping
 //! and the hook; the heartbeat still settles a split brain (see `decide`).
@@ -67,6 +69,10 @@ pub struct Inputs {
     pub flag_may_lag: bool,
     pub heartbeat: Option<Heartbeat>,
     pub hook: Option<HookRecord>,
+    /// Whether a controller with a lower index than this one answers a
+    /// ping; asked only when the heartbeat is stale and names this
+    /// controller (None when not asked).
+    pub lower_answers: Option<bool>,
     /// Newest heartbeat time seen per controller index, over past polls.
     pub seen: BTreeMap<u32, i64>,
 }
@@ -174,10 +180,10 @@ pub fn decide(i: &Inputs) -> Decision {
             "heartbeat",
             format!("controller {ix} is in control"),
         ),
-        None if still_mine(i, me) => d(
+        None if stale_but_mine(i, me) => d(
             Role::Active,
-            "hook",
-            "the heartbeat is stale, but SlurmctldPrimaryOnProg ran here last and this slurmctld answers",
+            "ping",
+            "the heartbeat is stale but names this controller, whose slurmctld answers, and no controller before it answers",
         ),
         None => d(
             Role::Standby,
@@ -187,20 +193,26 @@ pub fn decide(i: &Inputs) -> Decision {
     }
 }
 
-/// With no fresh heartbeat at all, whether this controller still holds
-/// control by Slurm's last word on it: SlurmctldPrimaryOnProg ran here
-/// last (a backup that took over since would have run it there), this
-/// slurmctld answers (checked before), and no controller that would win a
-/// split brain (a lower index) wrote the heartbeat after that. The
-/// heartbeat then stands still because writing it fails (a full or stalled
-/// StateSaveLocation, an NFS hiccup), not because of a switch: Slurm's
-/// backup does not take over from a primary that answers its pings, so
-/// standing by would leave no exporter while a controller is in control.
-fn still_mine(i: &Inputs, me: u32) -> bool {
-    let Some(h) = i.hook.as_ref().filter(|h| h.on && h.index == me) else {
+/// With no fresh heartbeat at all, whether this controller is still the
+/// one in control: the heartbeat names it (it wrote last), its slurmctld
+/// answers (checked before), no controller with a lower index answers
+/// (Slurm's backups take over only from a controller that stops
+/// answering, so among those that answer the lowest is in control), and
+/// no hook record newer than the heartbeat says another took control.
+/// The heartbeat then stands still because writing it fails (a full or
+/// stalled StateSaveLocation, an NFS server hanging one client), not
+/// because of a switch; standing by would leave no exporter. The file is
+/// read as it is, not through `seen`, so nothing ages out, and only times
+/// written on one host are compared.
+fn stale_but_mine(i: &Inputs, me: u32) -> bool {
+    let Some(hb) = i.heartbeat else {
         return false;
     };
-    !i.seen.iter().any(|(ix, t)| *ix < me && *t > h.time)
+    let another_took_over = i
+        .hook
+        .as_ref()
+        .is_some_and(|h| h.on && h.index != me && h.time >= hb.time);
+    hb.index == me && i.lower_answers == Some(false) && !another_took_over
 }
 
 /// Keeps the heartbeat history between polls and counts transitions.
@@ -315,42 +327,65 @@ mod tests {
         assert_eq!(decide(&i).role, Role::Standby);
     }
 
+    /// The heartbeat written last at `time` by `index`, now stale, with
+    /// whether a lower-index controller answers.
+    fn stale(me: u32, index: u32, time: i64, lower_answers: bool) -> Inputs {
+        let mut i = with_hb(base(me), index, time);
+        i.lower_answers = Some(lower_answers);
+        i
+    }
+
     #[test]
-    fn a_stale_heartbeat_keeps_the_controller_that_took_control_last() {
-        let on = |index, time| HookRecord {
-            index,
-            on: true,
-            time,
-        };
-        // Primary-on here at 900, own heartbeat last written at 950, and
-        // nothing since: writing the heartbeat fails, control did not move.
+    fn a_stale_heartbeat_keeps_its_writer_while_it_answers_first() {
+        // The primary wrote last, at 950, and answers: its heartbeat
+        // writes fail, control did not move. Its exporter stays active,
+        // the backup's stands by.
+        let dec = decide(&stale(0, 0, 950, false));
+        assert_eq!((dec.role, dec.source), (Role::Active, "ping"));
+        assert_eq!(decide(&stale(1, 0, 950, true)).role, Role::Standby);
+        // The backup in control wrote last, the primary is down: active.
+        assert_eq!(decide(&stale(1, 1, 950, false)).role, Role::Active);
+        // The backup wrote last but the primary answers: the primary has
+        // taken control back (its own writes failing too), or is taking
+        // it. Never the backup then.
+        assert_eq!(decide(&stale(1, 1, 950, true)).role, Role::Standby);
+        // Not asked (None), or its own slurmctld does not answer: standby.
         let mut i = with_hb(base(0), 0, 950);
-        i.hook = Some(on(0, 900));
-        let dec = decide(&i);
-        assert_eq!((dec.role, dec.source), (Role::Active, "hook"));
-        // The other controller's exporter stays standby on the same record.
-        let mut other = with_hb(base(1), 0, 950);
-        other.hook = Some(on(0, 900));
-        assert_eq!(decide(&other).role, Role::Standby);
-        // A backup that took control last, when the primary (lower index)
-        // wrote the heartbeat after that: the primary came back, wait.
-        let mut b = with_hb(base(1), 1, 950);
-        b.hook = Some(on(1, 900));
-        assert_eq!(decide(&b).role, Role::Active);
-        b.seen.insert(0, 960);
-        assert_eq!(decide(&b).role, Role::Standby);
-        // After primary-off, or with no record at all: standby as before.
-        i.hook = Some(HookRecord {
-            on: false,
-            ..on(0, 900)
-        });
         assert_eq!(decide(&i).role, Role::Standby);
-        i.hook = None;
-        assert_eq!(decide(&i).role, Role::Standby);
-        // A slurmctld that does not answer is never active.
-        i.hook = Some(on(0, 900));
+        i.lower_answers = Some(false);
         i.own_ping_ok = false;
         assert_eq!(decide(&i).role, Role::Standby);
+        // A hook record newer than the heartbeat: another took control.
+        let mut t = stale(0, 0, 950, false);
+        t.hook = Some(HookRecord {
+            index: 1,
+            on: true,
+            time: 960,
+        });
+        assert_eq!(decide(&t).role, Role::Standby);
+        // An older record of the other's, or its primary-off: no matter.
+        t.hook = Some(HookRecord {
+            index: 1,
+            on: false,
+            time: 960,
+        });
+        assert_eq!(decide(&t).role, Role::Active);
+    }
+
+    #[test]
+    fn a_long_stall_keeps_the_same_answer_through_the_tracker() {
+        // Past 10 x SlurmctldTimeout the tracker forgets the heartbeat it
+        // saw; the decision reads the file as it is, so it holds.
+        let mut t = RoleTracker::default();
+        for now in [1000, 1100, 5000] {
+            let mut i = stale(0, 0, 950, false);
+            i.now = now;
+            assert_eq!(t.observe(i).role, Role::Active, "at {now}");
+        }
+        // A fresh exporter (empty tracker) decides the same at once.
+        let mut i = stale(1, 0, 950, true);
+        i.now = 5000;
+        assert_eq!(RoleTracker::default().observe(i).role, Role::Standby);
     }
 
     #[test]
