@@ -158,9 +158,15 @@ heal() {
     [ "$(docker inspect -f '{{.State.Paused}}' "$id")" = true ] && docker unpause "$id" >/dev/null
     docker inspect -f '{{json .NetworkSettings.Networks}}' "$id" | grep -q "${COMPOSE_PROJECT_NAME}_default" \
       || connect "$c"
+    # A slurmctld left stopped (SIGSTOP) by a test runs on.
+    [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] && x "$c" pkill -CONT -x slurmctld || true
     if [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] && ! x "$c" pgrep -x slurmctld >/dev/null; then
       x "$c" /usr/local/bin/entrypoint.sh start-ctld
     fi
+    # A directory in the way of slurmctld's heartbeat writes (the tests'
+    # heartbeat stall) left by a run that did not undo it.
+    [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] \
+      && x "$c" sh -c '! [ -d /var/spool/slurmctld/heartbeat.new ] || rmdir /var/spool/slurmctld/heartbeat.new'
   done
   # After a split brain (a paused primary resumed while the backup was in
   # control) 22.05's backup can hang while relinquishing control: its

@@ -15,10 +15,10 @@ const STATE: &str = "/var/spool/slurmctld";
 /// A directory where slurmctld writes its next heartbeat (`heartbeat.new`,
 /// then a rename): its open fails, the file keeps its last time, and
 /// nothing else in slurmctld notices. Removed when dropped.
-struct HeartbeatBlocked;
+pub(super) struct HeartbeatBlocked;
 
 impl HeartbeatBlocked {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         ok(&["exec", "ctl1", "mkdir", &format!("{STATE}/heartbeat.new")]);
         HeartbeatBlocked
     }
