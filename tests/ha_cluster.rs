@@ -561,12 +561,7 @@ fn sacct_since(ctl: &str, since: &str) -> std::collections::BTreeMap<String, f64
     let out = sacct_rows(
         ctl,
         since,
-        &[
-            "-s",
-            "CD,F,CA,TO,NF,PR,BF,DL,OOM",
-            "-o",
-            "partition,state,exitcode",
-        ],
+        &["-s", TERMINAL_STATES, "-o", "partition,state,exitcode"],
     );
     let mut m = std::collections::BTreeMap::new();
     for l in out.lines() {
@@ -985,11 +980,7 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         },
     );
     // sacct's view of the window, every job (the panels have no tag).
-    let rows = sacct_rows(
-        "ctl1",
-        since,
-        &["-s", "CD,F,CA,TO,NF,PR,BF,DL,OOM", "-o", "state"],
-    );
+    let rows = sacct_rows("ctl1", since, &["-s", TERMINAL_STATES, "-o", "state"]);
     let total = rows.lines().filter(|l| !l.trim().is_empty()).count() as f64;
     let completed = rows.lines().filter(|l| l.starts_with("COMPLETED")).count() as f64;
     // A second ahead: the newest samples are younger than the whole second.
@@ -2003,6 +1994,9 @@ type Ending = (u64, i64);
 /// Endings with their "partition|state|exit code".
 type Endings = std::collections::BTreeMap<Ending, String>;
 
+/// The same states as sacct's `-s` takes them.
+const TERMINAL_STATES: &str = "CD,F,CA,TO,NF,PR,BF,DL,OOM";
+
 const TERMINAL: [&str; 9] = [
     "COMPLETED",
     "FAILED",
@@ -2017,12 +2011,20 @@ const TERMINAL: [&str; 9] = [
 
 /// The tagged endings slurmdbd shows now for the jobs `ids` (times in
 /// seconds), and the rows seen half updated: terminal, with a start after
-/// their end (a rerun's start beside the old end and state).
+/// their end (a rerun's start beside the old end and state). By state
+/// (`-s`), as the exporter asks: a job the kill -9 lost has a row with no
+/// eligible time, which sacct's range without `-s` never lists, and the
+/// exporter counts it (docs/counting.md, "A job Slurm lost").
 fn sacct_endings(since: &str, ids: &[String]) -> (Endings, std::collections::BTreeSet<u64>) {
     let rows = sacct_rows(
         "ctl2",
         since,
-        &["-o", "jobid,dbindex,partition,state,exitcode,start,end"],
+        &[
+            "-s",
+            TERMINAL_STATES,
+            "-o",
+            "jobid,dbindex,partition,state,exitcode,start,end",
+        ],
     );
     let (mut endings, mut half) = (Endings::new(), std::collections::BTreeSet::new());
     for l in rows.lines() {

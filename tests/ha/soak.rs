@@ -395,7 +395,7 @@ fn soak_endings(since: &str) -> Option<SoakEndings> {
         // while held (never eligible) is listed; without -s, sacct's
         // window leaves out jobs that were never eligible.
         "-s",
-        "CD,F,CA,TO,NF,PR,BF,DL,OOM",
+        TERMINAL_STATES,
         "-S",
         since,
         "-E",
