@@ -2225,12 +2225,15 @@ fn a_quick_failback_counts_every_ending_once() {
         t_start.elapsed()
     );
     // Slurm reruns what it lost after its requeue delay (~2 min on 22.05);
-    // then ctl1 hands slurmdbd every record it holds.
+    // then ctl1 hands slurmdbd every record it holds. A job recovered as
+    // running that its node no longer has is found only at the node's
+    // next periodic registration (up to 200 s on the bed) before that
+    // delay starts: up to ~6 minutes in all (lost_by_slurm_at_failback).
     // A job whose relaunch failed is held by Slurm ("launch failed requeued
     // held") and would pend for ever: it is cancelled (an untagged ending).
-    wait_until(
+    let drained = wait_until(
         "our jobs to leave the queue and ctl1's DBD agent queue to drain",
-        Duration::from_secs(420),
+        Duration::from_secs(600),
         || {
             cancel_held_by_slurm("ctl1", &jobs);
             !queued("ctl1", &jobs) && dbd_agent_queue("ctl1") == 0
@@ -2282,6 +2285,7 @@ fn a_quick_failback_counts_every_ending_once() {
         .filter_map(|l| l.split_once('|'))
         .filter(|(id, state)| jobs.iter().any(|i| i == id) && *state == "RUNNING")
         .count();
+    eprintln!("quick failback: our jobs left the queue {drained:?} after ctl1 was active again");
     eprintln!(
         "quick failback: {} endings on {} slurmdbd rows of 12 jobs ({} rows seen half updated, {overwritten} overwritten by Slurm before an exporter ran, {runaway} left running in slurmdbd by Slurm); {} counted, each once: {got:?}",
         endings.len(),
