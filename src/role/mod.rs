@@ -77,6 +77,16 @@ pub struct Inputs {
     pub seen: BTreeMap<u32, i64>,
 }
 
+impl Inputs {
+    /// The heartbeat file, read as it is, names this controller and is
+    /// older than SlurmctldTimeout (`stale_but_mine` needs `lower_answers`).
+    pub fn stale_heartbeat_is_mine(&self) -> bool {
+        self.heartbeat.is_some_and(|h| {
+            Some(h.index) == self.my_index && self.now - h.time > self.slurmctld_timeout
+        })
+    }
+}
+
 fn d(role: Role, source: &'static str, why: impl Into<String>) -> Decision {
     Decision {
         role,

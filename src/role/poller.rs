@@ -222,32 +222,29 @@ impl RolePoller {
         let own_ping_ok = local.controllers.len() <= 1
             || in_control.is_some()
             || my_index.is_some_and(|i| slurm::ping(i as usize).is_ok());
-        let slurmctld_timeout = local.slurmctld_timeout.unwrap_or(DEFAULT_SLURMCTLD_TIMEOUT);
-        // Only when the heartbeat is stale and names this controller does
-        // the decision ask whether a controller before it answers (role::
-        // stale_but_mine): pings of the others otherwise cost slurmctld
-        // nothing it needs, and one of a hung host blocks for seconds.
-        let stale_mine =
-            hb.is_some_and(|h| Some(h.index) == my_index && t - h.time > slurmctld_timeout);
-        let lower_answers = match my_index {
-            Some(0) => Some(false),
-            Some(me) if stale_mine && own_ping_ok && in_control.is_none() => {
-                Some((0..me).any(|ix| slurm::ping(ix as usize).is_ok()))
-            }
-            _ => None,
-        };
-        let inputs = Inputs {
+        let mut inputs = Inputs {
             now: t,
             my_index,
             controllers: local.controllers.len().max(1) as u32,
-            slurmctld_timeout,
+            slurmctld_timeout: local.slurmctld_timeout.unwrap_or(DEFAULT_SLURMCTLD_TIMEOUT),
             own_ping_ok,
             in_control,
             flag_may_lag: CONTROL_TIME_ZERO_WHILE_RECONFIGURING,
             heartbeat: hb,
             hook: state_dir.as_deref().and_then(hook::read),
-            lower_answers,
+            lower_answers: None,
             seen: Default::default(),
+        };
+        // Only when the heartbeat is stale and names this controller does
+        // the decision ask whether a controller before it answers (role::
+        // stale_but_mine): pings of the others otherwise cost slurmctld
+        // nothing it needs, and one of a hung host blocks for seconds.
+        inputs.lower_answers = match my_index {
+            Some(0) => Some(false),
+            Some(me) if inputs.stale_heartbeat_is_mine() && own_ping_ok && in_control.is_none() => {
+                Some((0..me).any(|ix| slurm::ping(ix as usize).is_ok()))
+            }
+            _ => None,
         };
         self.problem(problem);
         self.keep_claims(&inputs);
@@ -334,10 +331,10 @@ impl RolePoller {
         // The heartbeat went stale naming this controller since the last
         // poll, which did not ask whether a controller before it answers:
         // the next poll asks (a sample never pings); until then, no change.
-        let stale_mine = inputs.heartbeat.is_some_and(|h| {
-            Some(h.index) == inputs.my_index && inputs.now - h.time > inputs.slurmctld_timeout
-        });
-        if stale_mine && inputs.lower_answers.is_none() && inputs.in_control.is_none() {
+        if inputs.stale_heartbeat_is_mine()
+            && inputs.lower_answers.is_none()
+            && inputs.in_control.is_none()
+        {
             if let Some(d) = &self.tracker.current {
                 return (d.clone(), false);
             }
