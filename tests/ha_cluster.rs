@@ -883,7 +883,7 @@ fn as_grafana_would(expr: &str, range_secs: i64) -> String {
 }
 
 fn as_grafana_would_at(store: Store, expr: &str, range_secs: i64) -> String {
-    expr.replace("$__rate_interval", "60s")
+    expr.replace("$__rate_interval", &format!("{RATE_INTERVAL_SECS}s"))
         .replace("$__interval", "15s")
         .replace("$__range", &format!("{range_secs}s"))
         .replace("$cluster", store.cluster())
@@ -895,6 +895,10 @@ fn as_grafana_would_at(store: Store, expr: &str, range_secs: i64) -> String {
 /// scrape_interval of the bed's Prometheus and of both agents
 /// (docker/etc/prometheus.yml, agent-ctl*.yml).
 const SCRAPE_INTERVAL_SECS: i64 = 5;
+
+/// What `$__rate_interval` stands for in the panels' queries here (4 of
+/// the stores' scrape intervals, as Grafana would pick it, rounded up).
+const RATE_INTERVAL_SECS: i64 = 60;
 
 const CYCLECLOUD_ONLY: &[&str] = &["azslurm_partition_info", "jetpack_cluster_info"];
 
@@ -1276,6 +1280,37 @@ fn the_agents_store_agrees(
                 .all(|q| prom_sum_at(Agents, q).is_some())
         },
     );
+    // A counter series is born again when its exporter becomes active
+    // (a standby exports none), and its first sample in each store is from
+    // that store's scrape moment: one store can hold the value from before
+    // the first load and see the load as an increase, the other start after
+    // it and never see it, for a whole rate interval (CI, bookworm, daemon
+    // mode, 2026-12-06: partitions "data" requests at 0.018/s on the bed, 0
+    // on the agents' store, after the failback). So the rates are compared
+    // once every exporter has held its role for a rate interval in both
+    // stores. Up to a minute on a fast run; nothing is lost by waiting.
+    let held = RATE_INTERVAL_SECS + 2 * SCRAPE_INTERVAL_SECS;
+    let waited = wait_until(
+        "every exporter to hold its role for a rate interval in both stores",
+        Duration::from_secs(held as u64 + 60),
+        || {
+            [Bed, Agents].iter().all(|&store| {
+                let q = |f: &str| {
+                    prom_sum_at(
+                        store,
+                        &format!(
+                            "{f}(slurm_exporter_active{{cluster=\"{}\"}}[{held}s]))",
+                            store.cluster()
+                        ),
+                    )
+                };
+                q("max(changes") == Some(0.0)
+                    && q("min(count_over_time")
+                        .is_some_and(|n| n >= (held / SCRAPE_INTERVAL_SECS - 1) as f64)
+            })
+        },
+    );
+    eprintln!("every exporter held its role for {held} s in both stores after {waited:?} more");
     // Compare from here on, once both stores hold a few scrapes of each
     // exporter since: a series that appeared a moment ago may be in one
     // store's last scrape and not yet in the other's.
