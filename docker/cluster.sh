@@ -20,6 +20,7 @@
 #   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
 #
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
+# STATESAVE_CACHE (seconds: StateSaveLocation through a caching client per controller),
 # EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT/STORE_PORT,
 # EXPORTER_MODE: daemon (default: slurm-ha-exporter beside each slurmctld) or
 # plugin (no daemon: slurmctld loads job_submit_ha_exporter.so, configured by
@@ -38,7 +39,18 @@ export EXPORTER_DIR=$CLUSTER_DIR/exporter
 export EXPORTER_FLAGS=${EXPORTER_FLAGS:---ha.poll-interval=2s --ha.handover-delay=6s --collector.jobs.interval=5s --collector.accounting.interval=5s --collector.accounting.overlap=60s --collector.nodes.interval=5s --collector.reservations.interval=5s --collector.licenses.interval=5s --collector.accounts --collector.users --collector.accounts.interval=5s --collector.users.interval=5s --log.level=debug}
 export EXPORTER_MODE=${EXPORTER_MODE:-daemon}
 case "$EXPORTER_MODE" in daemon|plugin) ;; *) echo "cluster: EXPORTER_MODE must be daemon or plugin" >&2; exit 2 ;; esac
-compose() { docker-compose -f "$here/compose.yml" "$@"; }
+# STATESAVE_CACHE=SECONDS: each controller reads StateSaveLocation through
+# its own caching client of the shared volume (compose.statesave-cache.yml).
+compose_files=(-f "$here/compose.yml")
+[ -n "${STATESAVE_CACHE:-}" ] && compose_files+=(-f "$here/compose.statesave-cache.yml")
+export STATESAVE_CACHE=${STATESAVE_CACHE:-}
+[[ -z $STATESAVE_CACHE || $STATESAVE_CACHE =~ ^[1-9][0-9]*$ ]] || { echo "cluster: STATESAVE_CACHE must be seconds (1 or more)" >&2; exit 2; }
+compose() { docker-compose "${compose_files[@]}" "$@"; }
+# StateSaveLocation as it is, not a controller's cached view of it: the
+# shared volume where the bed has one (compose.statesave-cache.yml).
+# Decided inside the container, whatever this call's environment says.
+state_dir='d=/srv/statesave; [ -d "$d" ] || d=/var/spool/slurmctld'
+
 log() { echo "cluster: $*" >&2; }
 
 wait_for() {
@@ -109,7 +121,7 @@ in_control() {
   local c
   for c in ctl1 ctl2; do
     if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
-      x "$c" od -An -tu1 -j15 -N1 /var/spool/slurmctld/heartbeat | tr -d ' '
+      x "$c" sh -c "$state_dir; od -An -tu1 -j15 -N1 \$d/heartbeat" | tr -d ' '
       return
     fi
   done
@@ -120,7 +132,7 @@ heartbeat_age() {
   local c
   for c in ctl1 ctl2; do
     if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
-      local t; t=$(x "$c" od -An -tu1 -N8 /var/spool/slurmctld/heartbeat | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
+      local t; t=$(x "$c" sh -c "$state_dir; od -An -tu1 -N8 \$d/heartbeat" | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
       echo $(( $(date +%s) - t ))
       return
     fi
@@ -166,7 +178,7 @@ heal() {
     # A directory in the way of slurmctld's heartbeat writes (the tests'
     # heartbeat stall) left by a run that did not undo it.
     [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] \
-      && x "$c" sh -c '! [ -d /var/spool/slurmctld/heartbeat.new ] || rmdir /var/spool/slurmctld/heartbeat.new'
+      && x "$c" sh -c "$state_dir; ! [ -d \$d/heartbeat.new ] || rmdir \$d/heartbeat.new 2>/dev/null || true"
   done
   # After a split brain (a paused primary resumed while the backup was in
   # control) 22.05's backup can hang while relinquishing control: its

@@ -3,34 +3,41 @@
 # does and proves: docs/soak.md).
 #
 #   scripts/soak.sh [--seed=N] [--duration=SECONDS] [--release=SUITE] [--mode=daemon|plugin]
+#                   [--statesave-cache=SECONDS]
 #
 # --seed (default 1): the same seed replays the same schedule of faults and
 # jobs. --duration (default 600). --release: bookworm (Slurm 22.05, the
 # host's; default), trixie, forky or src-RELEASE (built first with
 # scripts/suite.sh SUITE build). --mode: the exporter as a daemon beside
-# each slurmctld (default) or the plugin inside it. The bed is started
+# each slurmctld (default) or the plugin inside it. --statesave-cache:
+# each controller reads and writes StateSaveLocation through its own client
+# of the shared directory that keeps attributes and names that many seconds
+# (the NFS stand-in, docs/soak.md). The bed is started
 # fresh. The run's output, the schedule and the report at the end, is also
 # kept in target/soak/. Exits non-zero when the oracle found anything.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-seed=1 duration=600 release=bookworm mode=daemon
+seed=1 duration=600 release=bookworm mode=daemon cache=
 for a in "$@"; do
   case "$a" in
     --seed=*) seed=${a#*=} ;;
     --duration=*) duration=${a#*=} ;;
     --release=*) release=${a#*=} ;;
     --mode=*) mode=${a#*=} ;;
+    --statesave-cache=*) cache=${a#*=} ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "soak: unknown argument $a (--seed=N --duration=SECONDS --release=SUITE --mode=daemon|plugin)" >&2; exit 2 ;;
+    *) echo "soak: unknown argument $a (--seed=N --duration=SECONDS --release=SUITE --mode=daemon|plugin --statesave-cache=SECONDS)" >&2; exit 2 ;;
   esac
 done
 [[ $seed =~ ^[0-9]+$ ]] || { echo "soak: --seed must be a number" >&2; exit 2; }
 [[ $duration =~ ^[0-9]+$ ]] || { echo "soak: --duration must be seconds" >&2; exit 2; }
+[[ -z $cache || $cache =~ ^[1-9][0-9]*$ ]] || { echo "soak: --statesave-cache must be seconds (1 or more)" >&2; exit 2; }
+case "$release:$cache" in trixie:?*|forky:?*) echo "soak: --statesave-cache needs bookworm's bindfs (libfuse 2): --release=bookworm or src-RELEASE" >&2; exit 2 ;; esac
 case "$mode" in daemon|plugin) ;; *) echo "soak: --mode must be daemon or plugin" >&2; exit 2 ;; esac
 case "$release" in bookworm|trixie|forky|src-[0-9]*) ;; *) echo "soak: unknown release $release (bookworm, trixie, forky, src-RELEASE)" >&2; exit 2 ;; esac
 
-export SUITE=$release EXPORTER_MODE=$mode SOAK_SEED=$seed SOAK_DURATION=$duration
+export SUITE=$release EXPORTER_MODE=$mode SOAK_SEED=$seed SOAK_DURATION=$duration STATESAVE_CACHE=$cache
 if [ "$release" != bookworm ]; then
   # As scripts/suite.sh ha runs the scenarios: this suite's build on its bed.
   scripts/suite.sh "$release" build
@@ -39,8 +46,8 @@ if [ "$release" != bookworm ]; then
 fi
 docker/cluster.sh down >/dev/null 2>&1 || true
 mkdir -p target/soak
-log=target/soak/$release-$mode-seed$seed-$(date -u +%Y%m%dT%H%M%SZ).log
-echo "soak: seed $seed, ${duration}s, $release, $mode mode; log: $log" >&2
+log=target/soak/$release-$mode${cache:+-cache$cache}-seed$seed-$(date -u +%Y%m%dT%H%M%SZ).log
+echo "soak: seed $seed, ${duration}s, $release, $mode mode${cache:+, StateSaveLocation cached ${cache}s per controller}; log: $log" >&2
 # cargo test, not nextest: nextest's slow-test limit for this binary
 # (.config/nextest.toml) would end an hour's soak.
 rc=0

@@ -28,6 +28,24 @@ case "$role" in
   ctl)
     start_munge
     mkdir -p /var/spool/slurmctld /var/log/slurm
+    if [ -n "${STATESAVE_CACHE:-}" ]; then
+      # This controller's caching client of the shared StateSaveLocation:
+      # attributes and names (a file's size and mtime, whether a name
+      # exists) are kept STATESAVE_CACHE seconds, as an NFS client's
+      # attribute cache and lookup cache keep them (docs/soak.md).
+      # Each open() reads what was last closed (auto_cache, with the
+      # attributes it compares fetched at every open), as NFS's
+      # close-to-open does. bindfs on libfuse 3 (1.15+: trixie, forky)
+      # sets the three timeouts to 0 whatever -o says: refused, not
+      # silently uncached.
+      if ldd "$(command -v bindfs)" | grep -q libfuse3; then
+        echo "entrypoint: STATESAVE_CACHE needs bindfs on libfuse 2 (bookworm's); this one ignores the timeouts" >&2
+        exit 1
+      fi
+      c=$STATESAVE_CACHE
+      bindfs -o "attr_timeout=$c,entry_timeout=$c,negative_timeout=$c,auto_cache,ac_attr_timeout=0" \
+        /srv/statesave /var/spool/slurmctld
+    fi
     chown slurm:slurm /var/spool/slurmctld /var/log/slurm
     if [ "${EXPORTER_MODE:-daemon}" = daemon ] && [ -x /opt/exporter/slurm-ha-exporter ]; then
       # The exporter runs as SlurmUser, like it would under systemd.

@@ -473,9 +473,14 @@ struct Watch {
     /// Samples with both exporters active, and the longest such stretch.
     both: u64,
     longest_both: Duration,
-    /// The longest stretch with a controller in control and no exporter
-    /// active (an outage of the metrics).
+    /// The longest stretch with a controller in control whose slurmctld
+    /// runs and no exporter active: the exporter's share of an outage of
+    /// the metrics.
     longest_none: Duration,
+    /// The same stretch as the heartbeat tells it, with a stopped or killed
+    /// slurmctld still named in control until the backup takes over:
+    /// Slurm's own switch time included (reported, not judged).
+    longest_none_named: Duration,
     /// Per switch of control: (to, seconds until its exporter was active).
     switches: Vec<(u32, f64)>,
     /// Every soak ending slurmdbd showed at any time.
@@ -487,13 +492,28 @@ fn watch(since: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Watch>>, std::threa
     let out = w.clone();
     let t = std::thread::spawn(move || {
         let (mut both_since, mut none_since) = (None::<Instant>, None::<Instant>);
+        let mut named_since = None::<Instant>;
         let mut last_ic = in_control();
         let mut switched: Option<(u32, Instant)> = None;
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             let ic = in_control();
-            let (a1, a2) = (active_inside("ctl1"), active_inside("ctl2"));
+            // Side by side: a stopped exporter makes its curl wait its 2 s.
+            let (a1, a2) = std::thread::scope(|s| {
+                let a1 = s.spawn(|| active_inside("ctl1"));
+                let a2 = active_inside("ctl2");
+                (a1.join().unwrap_or(None), a2)
+            });
             let actives = [a1 == Some(true), a2 == Some(true)];
+            let none =
+                ic.is_some() && !actives[0] && !actives[1] && !EXCUSED.load(Ordering::Relaxed);
+            // A stopped (SIGSTOP) or killed slurmctld stays named in the
+            // heartbeat until the backup takes over: SlurmctldTimeout and
+            // one or two of the backup's pings, each waiting MessageTimeout
+            // on a stopped process that accepts and never answers (21-24 s
+            // on 25.11). No exporter can serve then: the plugin stops or
+            // dies with it, and a daemon reads nothing from it.
+            let runs = none && ic.is_some_and(|i| ctld_runnable(ctl_name(i)));
             let now = Instant::now();
             let mut g = out.lock().unwrap();
             g.samples += 1;
@@ -516,7 +536,13 @@ fn watch(since: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Watch>>, std::threa
             } else {
                 both_since = None;
             }
-            if ic.is_some() && !actives[0] && !actives[1] && !EXCUSED.load(Ordering::Relaxed) {
+            if none {
+                let s = *named_since.get_or_insert(now);
+                g.longest_none_named = g.longest_none_named.max(s.elapsed());
+            } else {
+                named_since = None;
+            }
+            if runs {
                 let s = *none_since.get_or_insert(now);
                 g.longest_none = g.longest_none.max(s.elapsed());
             } else {
@@ -535,6 +561,20 @@ fn watch(since: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Watch>>, std::threa
         }
     });
     (w, t)
+}
+
+/// Whether slurmctld on `ctl` runs: neither stopped (SIGSTOP) nor dead
+/// (killed, not yet reaped). Read from /proc: `scontrol ping` to a stopped
+/// slurmctld waits its MessageTimeout.
+fn ctld_runnable(ctl: &str) -> bool {
+    cluster(&[
+        "exec",
+        ctl,
+        "sh",
+        "-c",
+        "p=$(pgrep -xo slurmctld) && ! grep -q '^State:[[:space:]]*[TtZX]' /proc/$p/status",
+    ])
+    .0
 }
 
 /// Counters per "partition|state|exit code", every series (the soak owns
@@ -815,7 +855,7 @@ fn soak() {
             .unwrap_or(f64::NAN)
     };
     eprintln!(
-        "soak report: seed {seed}, {}s, {} mode\n  faults: {kinds:?}\n  jobs submitted {submitted} (refused while no controller answered: {refused}); endings slurmdbd showed: {}\n  samples {}: both exporters active in {} (longest {:?}); longest with a controller in control and none active: {:?}\n  switches {}: seconds to the new exporter's first active answer: min {:.1} median {:.1} p90 {:.1} max {:.1}\n  footprint (s, ctl1 (rss kB, threads, fds), ctl2): {footprints:?}",
+        "soak report: seed {seed}, {}s, {} mode\n  faults: {kinds:?}\n  jobs submitted {submitted} (refused while no controller answered: {refused}); endings slurmdbd showed: {}\n  samples {}: both exporters active in {} (longest {:?}); longest with a controller in control, its slurmctld running, and none active: {:?} (with a stopped or dead slurmctld still named in control: {:?})\n  switches {}: seconds to the new exporter's first active answer: min {:.1} median {:.1} p90 {:.1} max {:.1}\n  footprint (s, ctl1 (rss kB, threads, fds), ctl2): {footprints:?}",
         t0.elapsed().as_secs(),
         if plugin_mode() { "plugin" } else { "daemon" },
         w.endings.len(),
@@ -823,6 +863,7 @@ fn soak() {
         w.both,
         w.longest_both,
         w.longest_none,
+        w.longest_none_named,
         costs.len(),
         pct(0.0),
         pct(0.5),
@@ -833,8 +874,8 @@ fn soak() {
     if w.longest_both > Duration::from_millis(3500) {
         failures.push(format!("both exporters active for {:?}", w.longest_both));
     }
-    // Slurm's own switch takes SlurmctldTimeout (10 s on the bed); the
-    // exporter should follow within a poll or two.
+    // Slurm's own switch after a kill takes SlurmctldTimeout (10 s on the
+    // bed) and its start; the exporter should follow within a poll or two.
     if w.longest_none > Duration::from_secs(30) {
         failures.push(format!(
             "a controller in control and no exporter active for {:?}",
