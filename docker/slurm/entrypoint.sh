@@ -42,8 +42,10 @@ case "$role" in
         echo "entrypoint: STATESAVE_CACHE needs bindfs on libfuse 2 (bookworm's); this one ignores the timeouts" >&2
         exit 1
       fi
+      # nonempty: the volume is mounted here too (compose.yml), and the
+      # other controller may have written into it already.
       c=$STATESAVE_CACHE
-      bindfs -o "attr_timeout=$c,entry_timeout=$c,negative_timeout=$c,auto_cache,ac_attr_timeout=0" \
+      bindfs -o "nonempty,attr_timeout=$c,entry_timeout=$c,negative_timeout=$c,auto_cache,ac_attr_timeout=0" \
         /srv/statesave /var/spool/slurmctld
     fi
     chown slurm:slurm /var/spool/slurmctld /var/log/slurm
