@@ -15,12 +15,14 @@
 #   docker/cluster.sh kill-ctld SVC | start-ctld SVC | kill-exporter SVC
 #   docker/cluster.sh stop SVC | start SVC | pause SVC | unpause SVC
 #   docker/cluster.sh disconnect SVC | connect SVC | stop-dbd | start-dbd
+#   docker/cluster.sh fill-statesave | unfill-statesave   (STATESAVE_SIZE beds only)
 #   docker/cluster.sh heal      undo every fault (unpause, reconnect, start a slurmctld
 #                               that is not running, restart one that does not answer)
 #   docker/cluster.sh logs [DIR]  every container's log and `ps` (to DIR, else stdout)
 #
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
 # STATESAVE_CACHE (seconds: StateSaveLocation through a caching client per controller),
+# STATESAVE_SIZE (MB: StateSaveLocation on a tmpfs of that size, for fill-statesave),
 # EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT/STORE_PORT,
 # EXPORTER_MODE: daemon (default: slurm-ha-exporter beside each slurmctld) or
 # plugin (no daemon: slurmctld loads job_submit_ha_exporter.so, configured by
@@ -45,6 +47,10 @@ compose_files=(-f "$here/compose.yml")
 [ -n "${STATESAVE_CACHE:-}" ] && compose_files+=(-f "$here/compose.statesave-cache.yml")
 export STATESAVE_CACHE=${STATESAVE_CACHE:-}
 [[ -z $STATESAVE_CACHE || $STATESAVE_CACHE =~ ^[1-9][0-9]*$ ]] || { echo "cluster: STATESAVE_CACHE must be seconds (1 or more)" >&2; exit 2; }
+# STATESAVE_SIZE=MB: StateSaveLocation on a tmpfs of that size
+# (compose.statesave-size.yml), which fill-statesave can fill.
+[ -n "${STATESAVE_SIZE:-}" ] && compose_files+=(-f "$here/compose.statesave-size.yml")
+[[ -z ${STATESAVE_SIZE:-} || $STATESAVE_SIZE =~ ^[1-9][0-9]*$ ]] || { echo "cluster: STATESAVE_SIZE must be MB (1 or more)" >&2; exit 2; }
 compose() { docker-compose "${compose_files[@]}" "$@"; }
 # StateSaveLocation as it is, not a controller's cached view of it: the
 # shared volume where the bed has one (compose.statesave-cache.yml).
@@ -162,6 +168,34 @@ connect() {
   docker network connect --alias "$1" ${ip:+--ip "$ip"} "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")"
 }
 
+# The first controller container that runs and is not paused.
+running_ctl() {
+  local c
+  for c in ctl1 ctl2; do
+    if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
+      echo "$c"
+      return
+    fi
+  done
+  return 1
+}
+
+# StateSaveLocation full: one root-owned file takes all the space left, on
+# the shared volume (behind both controllers' caches, as a full NFS export).
+# Refused unless it is a size-limited tmpfs (STATESAVE_SIZE).
+fill_statesave() {
+  local c; c=$(running_ctl) || { log "no controller container runs"; return 1; }
+  x "$c" sh -c "$state_dir"'
+    [ "$(stat -f -c %T "$d")" = tmpfs ] || { echo "StateSaveLocation ($d) is not a size-limited tmpfs (STATESAVE_SIZE): filling it would fill the host disk"; exit 1; }
+    dd if=/dev/zero of="$d/.fill" bs=1M 2>/dev/null
+    echo "$(df -k "$d" | awk "NR == 2 { print \$4 }") kB left"'
+}
+
+unfill_statesave() {
+  local c; c=$(running_ctl) || return 0
+  x "$c" sh -c "$state_dir; rm -f \$d/.fill"
+}
+
 heal() {
   local c id
   for c in ctl1 ctl2; do
@@ -178,7 +212,7 @@ heal() {
     # A directory in the way of slurmctld's heartbeat writes (the tests'
     # heartbeat stall) left by a run that did not undo it.
     [ "$(docker inspect -f '{{.State.Running}}' "$id")" = true ] \
-      && x "$c" sh -c "$state_dir; ! [ -d \$d/heartbeat.new ] || rmdir \$d/heartbeat.new 2>/dev/null || true"
+      && x "$c" sh -c "$state_dir; ! [ -d \$d/heartbeat.new ] || rmdir \$d/heartbeat.new 2>/dev/null || true; rm -f \$d/.fill"
   done
   # After a split brain (a paused primary resumed while the backup was in
   # control) 22.05's backup can hang while relinquishing control: its
@@ -255,6 +289,8 @@ case "$cmd" in
   ready) ready ;;
   in-control) in_control ;;
   heartbeat-age) heartbeat_age ;;
+  fill-statesave) fill_statesave ;;
+  unfill-statesave) unfill_statesave ;;
   exec) svc=$1; shift; x "$svc" "$@" ;;
   kill-ctld) x "$1" pkill -9 -x slurmctld ;;
   start-ctld) x "$1" /usr/local/bin/entrypoint.sh start-ctld ;;
@@ -280,5 +316,5 @@ case "$cmd" in
     done
     compose ps
     ;;
-  *) sed -n '2,22p' "$0"; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac

@@ -70,6 +70,9 @@ enum Fault {
     /// slurmctld's heartbeat writes fail (StateSaveLocation full, or
     /// stalled on NFS) while it stays in control.
     HeartbeatStall,
+    /// StateSaveLocation full: every write there fails (slurmctld's state
+    /// and heartbeat, the exporter's state file, claims and hook record).
+    StateFull,
 }
 
 impl Fault {
@@ -100,7 +103,7 @@ fn plan(seed: u64, duration: u64) -> Vec<Planned> {
         } else {
             Whom::InControl
         };
-        let (fault, hold) = match r.range(0, 11) {
+        let (fault, hold) = match r.range(0, 12) {
             0 | 1 => (Fault::KillCtld(whom), r.range(5, 60)),
             2 => (Fault::QuickFailback, 0),
             3 => (Fault::Pause(whom), r.range(10, 90)),
@@ -109,6 +112,7 @@ fn plan(seed: u64, duration: u64) -> Vec<Planned> {
             6 | 7 => (Fault::KillExporter, r.range(0, 5)),
             8 => (Fault::HeartbeatStall, r.range(20, 120)),
             9 => (Fault::StopCtld(whom), r.range(10, 90)),
+            10 => (Fault::StateFull, r.range(20, 120)),
             _ => (Fault::DbdDown, r.range(30, 480)),
         };
         let dbd_down_too = fault != Fault::DbdDown && r.range(0, 4) == 0;
@@ -203,6 +207,16 @@ fn inflict_one(p: &Planned) -> String {
         }
         Fault::Pause(whom) => held_off(target(whom), "pause", "unpause", hold),
         Fault::Cut(whom) => held_off(target(whom), "disconnect", "connect", hold),
+        Fault::StateFull => {
+            let (ok, out) = cluster(&["fill-statesave"]);
+            std::thread::sleep(hold);
+            cluster(&["unfill-statesave"]);
+            if ok {
+                format!("StateSaveLocation full for {}s ({})", p.hold, out.trim())
+            } else {
+                format!("StateSaveLocation full refused: {}", out.trim())
+            }
+        }
         Fault::StopCtld(whom) => {
             let ctl = target(whom);
             cluster(&["exec", ctl, "pkill", "-STOP", "-x", "slurmctld"]);
