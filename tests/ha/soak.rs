@@ -488,8 +488,8 @@ struct Watch {
     both: u64,
     longest_both: Duration,
     /// The longest stretch with a controller in control whose slurmctld
-    /// runs and no exporter active: the exporter's share of an outage of
-    /// the metrics.
+    /// answers and no exporter active: the exporter's share of an outage
+    /// of the metrics.
     longest_none: Duration,
     /// The same stretch as the heartbeat tells it, with a stopped or killed
     /// slurmctld still named in control until the backup takes over:
@@ -527,7 +527,12 @@ fn watch(since: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Watch>>, std::threa
             // on a stopped process that accepts and never answers (21-24 s
             // on 25.11). No exporter can serve then: the plugin stops or
             // dies with it, and a daemon reads nothing from it.
-            let runs = none && ic.is_some_and(|i| ctld_runnable(ctl_name(i)));
+            //
+            // Nor while the named slurmctld does not answer: started again
+            // and still waiting for slurmdbd, with a backup stuck in its
+            // takeover on the same (seed 5 on the NFS stand-in: 103 s, no
+            // slurmctld answering, after a takeover with slurmdbd down).
+            let runs = none && ic.is_some_and(|i| ctld_serves(ctl_name(i)));
             let now = Instant::now();
             let mut g = out.lock().unwrap();
             g.samples += 1;
@@ -577,18 +582,15 @@ fn watch(since: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Watch>>, std::threa
     (w, t)
 }
 
-/// Whether slurmctld on `ctl` runs: neither stopped (SIGSTOP) nor dead
-/// (killed, not yet reaped). Read from /proc: `scontrol ping` to a stopped
-/// slurmctld waits its MessageTimeout.
-fn ctld_runnable(ctl: &str) -> bool {
-    cluster(&[
-        "exec",
-        ctl,
-        "sh",
-        "-c",
-        "p=$(pgrep -xo slurmctld) && ! grep -q '^State:[[:space:]]*[TtZX]' /proc/$p/status",
-    ])
-    .0
+/// Whether slurmctld on `ctl` runs, neither stopped (SIGSTOP) nor dead
+/// (killed, not yet reaped), and answers a ping within 3 s. /proc first:
+/// a ping to a stopped slurmctld waits its MessageTimeout.
+fn ctld_serves(ctl: &str) -> bool {
+    let script = format!(
+        "p=$(pgrep -xo slurmctld) && ! grep -q '^State:[[:space:]]*[TtZX]' /proc/$p/status \\
+         && timeout 3 scontrol ping | grep -q 'at {ctl} is UP'"
+    );
+    cluster(&["exec", ctl, "sh", "-c", &script]).0
 }
 
 /// Counters per "partition|state|exit code", every series (the soak owns
@@ -869,7 +871,7 @@ fn soak() {
             .unwrap_or(f64::NAN)
     };
     eprintln!(
-        "soak report: seed {seed}, {}s, {} mode\n  faults: {kinds:?}\n  jobs submitted {submitted} (refused while no controller answered: {refused}); endings slurmdbd showed: {}\n  samples {}: both exporters active in {} (longest {:?}); longest with a controller in control, its slurmctld running, and none active: {:?} (with a stopped or dead slurmctld still named in control: {:?})\n  switches {}: seconds to the new exporter's first active answer: min {:.1} median {:.1} p90 {:.1} max {:.1}\n  footprint (s, ctl1 (rss kB, threads, fds), ctl2): {footprints:?}",
+        "soak report: seed {seed}, {}s, {} mode\n  faults: {kinds:?}\n  jobs submitted {submitted} (refused while no controller answered: {refused}); endings slurmdbd showed: {}\n  samples {}: both exporters active in {} (longest {:?}); longest with a controller in control, its slurmctld answering, and none active: {:?} (with a stopped, dead or unanswering slurmctld still named in control: {:?})\n  switches {}: seconds to the new exporter's first active answer: min {:.1} median {:.1} p90 {:.1} max {:.1}\n  footprint (s, ctl1 (rss kB, threads, fds), ctl2): {footprints:?}",
         t0.elapsed().as_secs(),
         if plugin_mode() { "plugin" } else { "daemon" },
         w.endings.len(),
