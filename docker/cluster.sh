@@ -120,30 +120,30 @@ CONF
 EXPORTER_CHANGED=0
 PLUGIN_CHANGED=0
 
-# Index of the controller in control, from StateSaveLocation/heartbeat:
-# big-endian u64 time, then big-endian u64 controller index. Read through
-# a controller container that runs and is not paused (the volume is shared).
-in_control() {
+# The first controller container that runs and is not paused.
+running_ctl() {
   local c
   for c in ctl1 ctl2; do
     if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
-      x "$c" sh -c "$state_dir; od -An -tu1 -j15 -N1 \$d/heartbeat" | tr -d ' '
+      echo "$c"
       return
     fi
   done
   return 1
 }
 
+# Index of the controller in control, from StateSaveLocation/heartbeat:
+# big-endian u64 time, then big-endian u64 controller index. Read through
+# a controller container that runs and is not paused (the volume is shared).
+in_control() {
+  local c; c=$(running_ctl) || return 1
+  x "$c" sh -c "$state_dir; od -An -tu1 -j15 -N1 \$d/heartbeat" | tr -d ' '
+}
+
 heartbeat_age() {
-  local c
-  for c in ctl1 ctl2; do
-    if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
-      local t; t=$(x "$c" sh -c "$state_dir; od -An -tu1 -N8 \$d/heartbeat" | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
-      echo $(( $(date +%s) - t ))
-      return
-    fi
-  done
-  return 1
+  local c t; c=$(running_ctl) || return 1
+  t=$(x "$c" sh -c "$state_dir; od -An -tu1 -N8 \$d/heartbeat" | awk '{v=0; for(i=1;i<=NF;i++) v=v*256+$i; print v}')
+  echo $(( $(date +%s) - t ))
 }
 
 ready() {
@@ -166,18 +166,6 @@ ready() {
 connect() {
   local ip; case "$1" in ctl1) ip=172.30.57.11 ;; ctl2) ip=172.30.57.12 ;; *) ip= ;; esac
   docker network connect --alias "$1" ${ip:+--ip "$ip"} "${COMPOSE_PROJECT_NAME}_default" "$(cid "$1")"
-}
-
-# The first controller container that runs and is not paused.
-running_ctl() {
-  local c
-  for c in ctl1 ctl2; do
-    if [ "$(docker inspect -f '{{.State.Running}} {{.State.Paused}}' "$(cid $c)" 2>/dev/null)" = "true false" ]; then
-      echo "$c"
-      return
-    fi
-  done
-  return 1
 }
 
 # StateSaveLocation full: one root-owned file takes all the space left, on

@@ -896,8 +896,8 @@ fn as_grafana_would_at(store: Store, expr: &str, range_secs: i64) -> String {
 /// (docker/etc/prometheus.yml, agent-ctl*.yml).
 const SCRAPE_INTERVAL_SECS: i64 = 5;
 
-/// What `$__rate_interval` stands for in the panels' queries here (4 of
-/// the stores' scrape intervals, as Grafana would pick it, rounded up).
+/// What `$__rate_interval` stands for in the panels' queries here: what
+/// Grafana makes of it with its default scrape interval of 15 s (4 of them).
 const RATE_INTERVAL_SECS: i64 = 60;
 
 const CYCLECLOUD_ONLY: &[&str] = &["azslurm_partition_info", "jetpack_cluster_info"];
