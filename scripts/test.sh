@@ -2,12 +2,14 @@
 # Runs every test:
 # 0. contrib/check.sh: the Prometheus rules (promtool) and dashboards;
 # 1. unit tests and tests against a real single-host Slurm (started here:
-#    munge, MariaDB, slurmdbd, slurmctld, three slurmd); then the Debian
-#    packages, installed and started under systemd in a container
-#    (packaging/test-install.sh);
+#    munge, MariaDB, slurmdbd, slurmctld, three slurmd);
 # 2. scenarios on the Docker HA cluster (images built here from Debian
-#    packages; the cluster is removed afterwards unless KEEP_CLUSTER=1),
-#    with the exporter as a daemon, then as the plugin inside slurmctld;
+#    packages, beside step 1; the cluster is removed afterwards unless
+#    KEEP_CLUSTER=1), with the exporter as a daemon, then as the plugin
+#    inside slurmctld: the debug builds step 1 tested, as for the other
+#    releases; beside them, the Debian packages (release builds),
+#    installed and started under systemd in a container
+#    (packaging/test-install.sh);
 # 3. the same for Slurm 24.11 (trixie), 26.05 (forky) and 25.11.5 from
 #    SchedMD's own packages built from its tarball (src-25.11.5, the
 #    slurm-smd-* debs CycleCloud installs), built inside containers of those
@@ -17,8 +19,8 @@
 #    src-25.11.5 (the other mode of those two: README, "What CI does not
 #    run"; CI's 90 minutes). TEST_SUITES="" skips them; TEST_SUITES=forky
 #    runs one.
-# Beside step 2, at nice 19 and the smallest CPU weight (the scenarios
-# mostly wait on Slurm's timers): the images, builds, single-host tests and
+# Beside steps 1 and 2, at nice 19 and the smallest CPU weight (the
+# scenarios mostly wait on Slurm's timers): the images, builds, single-host tests and
 # rules of the suites of step 3 (and for src-*, our packages installed on
 # SchedMD's under systemd, packaging/test-install.sh), and the compile
 # check of every release in shared/slurm-src (scripts/compile-check.sh;
@@ -86,14 +88,34 @@ side() {
 }
 side >"$side_log" 2>&1 &
 side_pid=$!
+# The bookworm images (the HA bed's, and the base of the packages'
+# container) beside the first tests: debootstrap and apt mostly wait on the
+# network, and the HA scenarios below need them first thing.
+images_log=$side_log.images
+( t0=$SECONDS rc=0
+  nice -n 19 ionice -c3 docker/build-images.sh bookworm || rc=$?
+  echo "test: bookworm images took $((SECONDS - t0))s"
+  exit $rc ) >"$images_log" 2>&1 &
+images_pid=$!
 t0=$SECONDS
 contrib/check.sh || failed+=("contrib (rules, dashboards)")
 echo "test: contrib checks took $((SECONDS - t0))s" >&2
 scripts/single-host-tests.sh "$@" || failed+=("single-host (bookworm)")
 touch "$side_log.host-built"
 t0=$SECONDS
-packaging/test-install.sh || failed+=("packages and systemd unit (bookworm)")
-echo "test: packages and systemd unit took $((SECONDS - t0))s" >&2
+wait "$images_pid" || failed+=("bookworm images (docker/build-images.sh bookworm)")
+cat "$images_log" >&2
+echo "test: waited $((SECONDS - t0))s for the bookworm images" >&2
+# The packages beside the HA scenarios, at the smallest CPU weight as the
+# work beside: their release build and their container wait on nothing the
+# scenarios do, and the scenarios below run the debug builds just tested.
+packages_log=$side_log.packages
+( export DOCKER_CPU_SHARES=2
+  t0=$SECONDS
+  nice -n 19 ionice -c3 packaging/test-install.sh || echo "packages and systemd unit (bookworm)" >>"$side_failed"
+  echo "test: packages and systemd unit took $((SECONDS - t0))s" ) >"$packages_log" 2>&1 &
+packages_pid=$!
+export EXPORTER_BIN=$here/target/debug/slurm-ha-exporter EXPORTER_PLUGIN=$here/target/debug/libjob_submit_ha_exporter.so
 t1=$SECONDS
 # Not here, for CI's 90 minutes (README, What CI does not run): the scenario
 # that proves the bed alone (the exporter plays no part in it).
@@ -135,12 +157,15 @@ for suite in $suites; do
   echo "test: HA scenarios of $suite took $((SECONDS - t3))s" >&2
 done
 t2=$SECONDS
+wait "$packages_pid" || failed+=("the packages beside (exit status $?)")
 wait "$side_pid" || failed+=("the work beside (exit status $?)")
-echo "test: waited $((SECONDS - t2))s more for the work beside the HA scenarios; its output:" >&2
+echo "test: waited $((SECONDS - t2))s more for the work beside the HA scenarios; the packages' output:" >&2
+sed 's/^/  | /' "$packages_log" >&2
+echo "test: the other releases' builds, single-host tests and rules, and the compile check:" >&2
 sed 's/^/  | /' "$side_log" >&2
 [ -s "$side_failed" ] && mapfile -t -O "${#failed[@]}" failed <"$side_failed"
 rm -f "$side_log" "$side_failed" "$side_log".done-* "$side_log.host-built"
-rm -f "$side_log".built-*
+rm -f "$side_log".built-* "$images_log" "$packages_log"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test: why, as each failed test said it (its panic, again):" >&2
   # (From a copy: what this prints goes to the log too.)
