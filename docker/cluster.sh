@@ -23,6 +23,7 @@
 # Environment: SUITE (bookworm), EXPORTER_BIN (default: cargo build --release),
 # STATESAVE_CACHE (seconds: StateSaveLocation through a caching client per controller),
 # STATESAVE_SIZE (MB: StateSaveLocation on a tmpfs of that size, for fill-statesave),
+# URGENT_PARTITION=1 (a second partition, urgent, whose jobs preempt debug's),
 # EXPORTER_FLAGS (extra daemon flags), CTL1_PORT/CTL2_PORT/PROMETHEUS_PORT/STORE_PORT,
 # EXPORTER_MODE: daemon (default: slurm-ha-exporter beside each slurmctld) or
 # plugin (no daemon: slurmctld loads job_submit_ha_exporter.so, configured by
@@ -77,6 +78,15 @@ prepare() {
     "$here/etc/store.yml" "$here/etc/agent-ctl1.yml" "$here/etc/agent-ctl2.yml" \
     "$repo/contrib/prometheus/slurm-ha-exporter.rules.yml" "$CLUSTER_DIR/"
   [ -s "$CLUSTER_DIR/munge.key" ] || dd if=/dev/urandom of="$CLUSTER_DIR/munge.key" bs=1024 count=1 2>/dev/null
+  if [ "${URGENT_PARTITION:-}" = 1 ]; then
+    cat >>"$CLUSTER_DIR/slurm.conf" <<'CONF'
+# URGENT_PARTITION=1: a second partition on both nodes, whose jobs preempt
+# (cancel) debug's when no node is free.
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
+PartitionName=urgent Nodes=node[1-2] PriorityTier=2 MaxTime=INFINITE State=UP
+CONF
+  fi
   chmod 644 "$CLUSTER_DIR"/*.conf "$CLUSTER_DIR"/*.yml
   local bin=${EXPORTER_BIN:-} so=${EXPORTER_PLUGIN:-}
   if [ -z "$bin" ] || { [ "$EXPORTER_MODE" = plugin ] && [ -z "$so" ]; }; then
@@ -150,7 +160,8 @@ ready() {
   x ctl1 scontrol ping | grep -q "ctl1 is UP" || return 1
   x ctl1 scontrol ping | grep -q "ctl2 is UP" || return 1
   [ "$(in_control)" = 0 ] || return 1
-  [ "$(x ctl1 sinfo -h -N -o '%N %T' | grep -cE ' (idle|mixed|allocated)$')" -eq 2 ] || return 1
+  # (A node in two partitions is listed once for each.)
+  [ "$(x ctl1 sinfo -h -N -o '%N %T' | sort -u | grep -cE ' (idle|mixed|allocated)$')" -eq 2 ] || return 1
   x ctl1 sacctmgr -n show cluster format=cluster | grep -qw hacluster || return 1
   # CycleCloud's monitoring beside the bed's Prometheus: both agents and
   # their store (docker/slurm/entrypoint.sh logs to /tmp/{agent-ctl*,store}.log).
@@ -186,6 +197,11 @@ unfill_statesave() {
 
 heal() {
   local c id
+  # A compute node left frozen (the soak's node failure).
+  for c in node1 node2; do
+    id=$(cid $c)
+    if [ "$(docker inspect -f '{{.State.Paused}}' "$id" 2>/dev/null)" = true ]; then docker unpause "$id" >/dev/null; fi
+  done
   for c in ctl1 ctl2; do
     id=$(cid $c)
     docker inspect "$id" >/dev/null 2>&1 || continue

@@ -15,7 +15,8 @@
 # (the NFS stand-in, docs/soak.md). --statesave-size (default 256): the
 # soak's StateSaveLocation is a tmpfs of that size, which its fault
 # "StateSaveLocation full" fills. The bed is started
-# fresh. The run's output, the schedule and the report at the end, is also
+# fresh, with a second partition whose jobs preempt the first's
+# (URGENT_PARTITION). The run's output, the schedule and the report at the end, is also
 # kept in target/soak/. Exits non-zero when the oracle found anything.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,7 @@ case "$release:$cache" in trixie:?*|forky:?*) echo "soak: --statesave-cache need
 case "$mode" in daemon|plugin) ;; *) echo "soak: --mode must be daemon or plugin" >&2; exit 2 ;; esac
 case "$release" in bookworm|trixie|forky|src-[0-9]*) ;; *) echo "soak: unknown release $release (bookworm, trixie, forky, src-RELEASE)" >&2; exit 2 ;; esac
 
-export SUITE=$release EXPORTER_MODE=$mode SOAK_SEED=$seed SOAK_DURATION=$duration STATESAVE_CACHE=$cache STATESAVE_SIZE=$size
+export SUITE=$release EXPORTER_MODE=$mode SOAK_SEED=$seed SOAK_DURATION=$duration STATESAVE_CACHE=$cache STATESAVE_SIZE=$size URGENT_PARTITION=1
 if [ "$release" != bookworm ]; then
   # As scripts/suite.sh ha runs the scenarios: this suite's build on its bed.
   scripts/suite.sh "$release" build

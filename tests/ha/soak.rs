@@ -73,6 +73,10 @@ enum Fault {
     /// StateSaveLocation full: every write there fails (slurmctld's state
     /// and heartbeat, the exporter's state file, claims and hook record).
     StateFull,
+    /// node2 frozen past SlurmdTimeout: Slurm sets it DOWN, its jobs end
+    /// NODE_FAIL and are requeued; it comes back when its slurmd answers
+    /// (ReturnToService=2). node1 is never hit: the soak's client runs there.
+    NodeFail,
 }
 
 impl Fault {
@@ -103,7 +107,7 @@ fn plan(seed: u64, duration: u64) -> Vec<Planned> {
         } else {
             Whom::InControl
         };
-        let (fault, hold) = match r.range(0, 12) {
+        let (fault, hold) = match r.range(0, 13) {
             0 | 1 => (Fault::KillCtld(whom), r.range(5, 60)),
             2 => (Fault::QuickFailback, 0),
             3 => (Fault::Pause(whom), r.range(10, 90)),
@@ -113,6 +117,7 @@ fn plan(seed: u64, duration: u64) -> Vec<Planned> {
             8 => (Fault::HeartbeatStall, r.range(20, 120)),
             9 => (Fault::StopCtld(whom), r.range(10, 90)),
             10 => (Fault::StateFull, r.range(20, 120)),
+            11 => (Fault::NodeFail, r.range(40, 120)),
             _ => (Fault::DbdDown, r.range(30, 480)),
         };
         let dbd_down_too = fault != Fault::DbdDown && r.range(0, 4) == 0;
@@ -150,10 +155,6 @@ fn target(whom: Whom) -> &'static str {
 /// nobody reaches it), as no client reaches that slurmctld either; the
 /// metrics' outage is not measured during such a hold, only after it.
 static EXCUSED: AtomicBool = AtomicBool::new(false);
-
-fn slurmctld_runs(ctl: &str) -> bool {
-    cluster(&["exec", ctl, "pgrep", "-x", "slurmctld"]).0
-}
 
 /// `fault` on `ctl` (pause, disconnect), held, then `undo`. No exporter can
 /// be active on a paused or cut-off controller meanwhile: EXCUSED.
@@ -260,6 +261,12 @@ fn inflict_one(p: &Planned) -> String {
             drop(blocked);
             format!("heartbeat writes failing for {}s", p.hold)
         }
+        Fault::NodeFail => {
+            cluster(&["pause", "node2"]);
+            std::thread::sleep(hold);
+            cluster(&["unpause", "node2"]);
+            format!("node2 frozen for {}s", p.hold)
+        }
         Fault::DbdDown => {
             cluster(&["stop-dbd"]);
             std::thread::sleep(hold);
@@ -303,8 +310,13 @@ enum Later {
 /// follows whichever controller is in control); returns its id and what to
 /// do to it later, or None when no controller took it.
 fn submit_one(r: &mut Rng) -> Option<(String, Later, u64)> {
-    let kind = r.range(0, 9);
+    let kind = r.range(0, 10);
     let short = r.range(1, 20);
+    // Two partitions when the bed has the second (URGENT_PARTITION, set by
+    // scripts/soak.sh): arrays and a whole node go to `urgent`, whose jobs
+    // preempt (cancel) `debug`'s when no node is free.
+    let two = std::env::var("URGENT_PARTITION").is_ok_and(|v| v == "1");
+    let partition = if two && kind >= 9 { "urgent" } else { "debug" };
     let (args, later, after): (Vec<String>, Later, u64) = match kind {
         0..=2 => (
             vec!["--wrap".into(), format!("sleep {short}")],
@@ -348,10 +360,21 @@ fn submit_one(r: &mut Rng) -> Option<(String, Later, u64)> {
             Later::Requeue,
             r.range(15, 30),
         ),
-        _ => (
+        9 => (
             vec![
                 "--array".into(),
                 "0-3".into(),
+                "--wrap".into(),
+                format!("sleep {short}"),
+            ],
+            Later::Nothing,
+            0,
+        ),
+        _ => (
+            vec![
+                "--exclusive".into(),
+                "-N".into(),
+                "1".into(),
                 "--wrap".into(),
                 format!("sleep {short}"),
             ],
@@ -367,7 +390,7 @@ fn submit_one(r: &mut Rng) -> Option<(String, Later, u64)> {
         "-J",
         "soak",
         "-p",
-        "debug",
+        partition,
     ];
     all.extend(args.iter().map(|s| s.as_str()));
     let (ok, out) = cluster(&all);
@@ -685,6 +708,58 @@ fn oracle(
     }
 }
 
+/// The shipped dashboards' finished-jobs panels over the whole soak, on the
+/// bed's Prometheus and on the CycleCloud-style agents' store, against the
+/// endings the oracle found counted once each: `total`, of which
+/// `completed` completed. Dozens of switches lie in that window; a query
+/// that counts a counter again at each switch (CycleCloud's own did) shows
+/// here. `exported`: the active exporter's counters summed, which each
+/// store must hold first.
+fn finished_panels(
+    since_epoch: i64,
+    exported: Option<f64>,
+    total: f64,
+    completed: f64,
+) -> Result<String, String> {
+    let mut wrong = Vec::new();
+    let mut panels = 0;
+    for store in [Store::Bed, Store::Agents] {
+        let held = format!(
+            "sum(max by (cluster, partition, exit_code, reason, state) (sacct_terminal_jobs_total{{cluster=\"{}\"}}))",
+            store.cluster()
+        );
+        let t0 = Instant::now();
+        while prom_sum_at(store, &held) != exported && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        // A second ahead: the newest samples are younger than the whole second.
+        let range = unix_now() + 1 - since_epoch;
+        for (dash, title, expr) in grafana::dashboard_exprs() {
+            let Some(want) = sacct_would_say(&expr, total, completed) else {
+                continue;
+            };
+            panels += 1;
+            let q = as_grafana_would_at(store, &expr, range);
+            let shown = prom_sum_at(store, &q).unwrap_or(0.0);
+            if shown != want {
+                wrong.push(format!(
+                    "{dash} / {title}: {store:?} shows {shown} over the {range} s soak, the oracle {want}: {q}"
+                ));
+            }
+        }
+    }
+    if panels == 0 {
+        wrong.push("no finished-jobs panel in the dashboards".into());
+    }
+    if wrong.is_empty() {
+        Ok(format!(
+            "{panels} finished-jobs panel queries on the bed and agents' stores show the {total} endings ({completed} completed)"
+        ))
+    } else {
+        Err(wrong.join("\n"))
+    }
+}
+
 #[test]
 #[ignore = "hours long: scripts/soak.sh"]
 fn soak() {
@@ -849,7 +924,24 @@ fn soak() {
         true,
         Duration::from_secs(300),
     ) {
-        Ok(s) => eprintln!("soak end: oracle: {s}"),
+        Ok(s) => {
+            eprintln!("soak end: oracle: {s}");
+            let counted = counted_by_exporters_where(|_, end, _| end >= since_epoch);
+            let completed = counted
+                .values()
+                .filter(|k| k.split('|').nth(1) == Some("completed"))
+                .count();
+            let exported = merged().map(|m| m.values().sum::<f64>());
+            match finished_panels(
+                since_epoch,
+                exported,
+                counted.len() as f64,
+                completed as f64,
+            ) {
+                Ok(s) => eprintln!("soak end: dashboards: {s}"),
+                Err(e) => failures.push(format!("at the end, the dashboards: {e}")),
+            }
+        }
         Err(e) => failures.push(format!("at the end: {e}")),
     }
     footprints.push((t0.elapsed().as_secs(), footprint("ctl1"), footprint("ctl2")));
