@@ -947,6 +947,27 @@ fn sacct_would_say(expr: &str, total: f64, completed: f64) -> Option<f64> {
     })
 }
 
+/// A finished-jobs panel's query `q` (made from `expr`) on `store`, against
+/// what `sacct_would_say` it must show: None when `expr` is no such panel,
+/// else the failure if it shows something else.
+fn finished_panel(
+    store: Store,
+    expr: &str,
+    q: &str,
+    total: f64,
+    completed: f64,
+) -> Option<Result<(), String>> {
+    let want = sacct_would_say(expr, total, completed)?;
+    let shown = prom_sum_at(store, q).unwrap_or(0.0);
+    Some(if shown == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{store:?} shows {shown} finished jobs over the window, {want} ended: {q}"
+        ))
+    })
+}
+
 /// Every query of contrib/grafana evaluated by the bed's Prometheus over a
 /// window (from `since`) that holds a kill -9 failover and a failback: each
 /// panel returns data, and each finished-jobs panel over the window equals
@@ -1061,13 +1082,10 @@ fn dashboards_and_rules_hold_across_the_switches(since: &str, since_unix: i64) {
         let daemon_only = plugin_mode() && names.iter().all(|n| n.starts_with("slurm_dbd_"));
         *panels.entry((dash.clone(), title.clone())).or_default() |=
             !series.is_empty() || cyclecloud_only || daemon_only;
-        if let Some(want) = sacct_would_say(&expr, total, completed) {
+        if let Some(shown) = finished_panel(Store::Bed, &expr, &q, total, completed) {
             finished_panels += 1;
-            let shown = prom_sum(&q).unwrap_or(0.0);
-            if shown != want {
-                failures.push(format!(
-                    "{dash} / {title}: shows {shown} finished jobs over the window, sacct {want}: {q}"
-                ));
+            if let Err(e) = shown {
+                failures.push(format!("{dash} / {title}: {e}"));
             }
         }
     }
@@ -1385,13 +1403,9 @@ fn the_agents_store_agrees(
                 Ok(series) => both.push(window_values(&series)),
                 Err(e) => failures.push(format!("{dash} / {title}: {store:?} refused {q}: {e}")),
             }
-            if let Some(want) = sacct_would_say(&expr, total, completed).filter(|_| store == Agents)
-            {
-                let shown = prom_sum_at(store, &q).unwrap_or(0.0);
-                if shown != want {
-                    failures.push(format!(
-                        "{dash} / {title}: {store:?} shows {shown} finished jobs over the window, sacct {want}: {q}"
-                    ));
+            if store == Agents {
+                if let Some(Err(e)) = finished_panel(store, &expr, &q, total, completed) {
+                    failures.push(format!("{dash} / {title}: {e}"));
                 }
             }
         }
